@@ -1,0 +1,90 @@
+"""`st-jax <command>`: argument parsing only, then one call into the library.
+
+Errors a user can cause (`st_jax.errors.UserError`) are printed as one line, without a traceback,
+and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from st_jax.errors import NotYetBuiltError, UserError
+
+_PLANNED = {
+    # command: the issue area that builds it
+    "train": "training", "eval": "evaluation", "translate": "decoding",
+    "transcribe": "decoding", "synthesize": "speech synthesis", "s2st": "speech synthesis",
+    "export": "export", "serve": "serving", "plan": "pod planning", "info": "models",
+}
+
+
+def _data_synth(args):
+  from st_jax.data import corpus
+  corpus.synthesize_corpus(args.out, size=args.size, seed=args.seed, workers=args.workers,
+                           sample_rate=args.sample_rate, tokenizer_vocab=args.vocab_size)
+
+
+def _data_prepare(args):
+  from st_jax.data import prepare
+  prepare.prepare_corpus(args.format, args.src, args.out, sample_rate=args.sample_rate,
+                         on_bad_audio=args.on_bad_audio, tokenizer_vocab=args.vocab_size)
+
+
+def _not_yet(name):
+  def run(_args):
+    raise NotYetBuiltError(f"`st-jax {name}` is not available in this version yet "
+                           f"(planned with {_PLANNED[name]}).")
+  return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog="st-jax", description=__doc__.splitlines()[0])
+  commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+  commands.required = True
+
+  data = commands.add_parser("data", help="make or import a speech corpus")
+  data_commands = data.add_subparsers(dest="data_command", metavar="ACTION")
+  data_commands.required = True
+  synth = data_commands.add_parser("synth", help="built-in en/de/fr speech corpus (espeak-ng)")
+  synth.add_argument("--out", required=True, help="output corpus directory")
+  synth.add_argument("--size", type=int, default=2000, help="number of distinct sentences")
+  synth.add_argument("--seed", type=int, default=0)
+  synth.add_argument("--workers", type=int, default=0, help="processes (0: one per core)")
+  synth.add_argument("--sample-rate", type=int, default=16000)
+  synth.add_argument("--vocab-size", type=int, default=1000, help="sentencepiece vocabulary")
+  synth.set_defaults(run=_data_synth)
+
+  prep = data_commands.add_parser("prepare", help="import a real corpus into manifest + TFDS")
+  prep.add_argument("--format", required=True,
+                    choices=["librispeech", "mustc", "covost", "tsv", "fsdd", "ljspeech"])
+  prep.add_argument("--src", required=True, help="path of the corpus in its own layout")
+  prep.add_argument("--out", required=True, help="output corpus directory")
+  prep.add_argument("--sample-rate", type=int, default=16000)
+  prep.add_argument("--on-bad-audio", choices=["error", "skip"], default="error",
+                    help="stop at the first unusable file, or skip it and count it")
+  prep.add_argument("--vocab-size", type=int, default=1000, help="sentencepiece vocabulary")
+  prep.set_defaults(run=_data_prepare)
+
+  for name in _PLANNED:
+    sub = commands.add_parser(name, help=f"(planned: {_PLANNED[name]})")
+    sub.add_argument("rest", nargs=argparse.REMAINDER)
+    sub.set_defaults(run=_not_yet(name))
+  return parser
+
+
+def main(argv=None) -> int:
+  args = build_parser().parse_args(argv)
+  try:
+    args.run(args)
+  except UserError as e:
+    print(f"st-jax {args.command}: error: {e}", file=sys.stderr)
+    return 2
+  except KeyboardInterrupt:
+    print(f"st-jax {args.command}: interrupted", file=sys.stderr)
+    return 130
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
