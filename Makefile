@@ -1,0 +1,28 @@
+# st_jax: `make demo` and `make test` on a fresh clone; both create .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+EXTRAS ?= synth,dev
+DEMO_DIR ?= demo
+
+.PHONY: install demo test test-fast lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	touch $@
+
+demo: install
+	$(BIN)/python -m st_jax.demo --workdir $(DEMO_DIR)
+
+test: install
+	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
