@@ -1,0 +1,81 @@
+"""orbax checkpoints of the train state together with the grain iterator state.
+
+A checkpoint ``W/checkpoints/<step>/`` holds three items:
+  state     the sharded TrainState (params, optimizer state, step, bad-step counters)
+  data      the input iterator's state (grain), one file per process
+  meta      JSON: config hash, config family, metrics of the dev evaluation at that step
+
+Restore order (``restore``): build the mesh and the abstract sharded state for the *current*
+config, then restore ``state`` onto those shardings (so a checkpoint saved on one mesh shape is
+resharded onto another), then ``data`` into a freshly built iterator, so the next batch is the
+one that would have come next.
+
+Saves are asynchronous (``train.async_checkpointing``); keep the last ``train.keep_checkpoints``
+plus the best by ``train.best_metric``. orbax writes into a temporary directory and renames it
+when complete, so a failed save (e.g. disk full) leaves the previous checkpoint valid.
+"""
+
+from __future__ import annotations
+
+import os
+
+import grain
+import jax
+import orbax.checkpoint as ocp
+
+from st_jax.errors import ConfigError, UserError
+
+
+def make_manager(workdir: str, train) -> ocp.CheckpointManager:
+  """CheckpointManager over ``workdir/checkpoints`` with the config's retention policy."""
+  best_metric = train.best_metric or None
+  options = ocp.CheckpointManagerOptions(
+      max_to_keep=train.keep_checkpoints,
+      best_fn=(lambda m: m[best_metric]) if best_metric else None,
+      best_mode=train.best_mode,
+      keep_checkpoints_without_metrics=True,
+      enable_async_checkpointing=train.async_checkpointing,
+      create=True)
+  return ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")),
+                               options=options,
+                               item_names=("state", "data", "meta"))
+
+
+def save(manager, step: int, state, iterator, meta: dict, metrics: dict | None = None,
+         force: bool = False) -> bool:
+  """Saves (asynchronously) the state, the iterator position and ``meta`` at ``step``."""
+  try:
+    return manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state),
+        data=grain.checkpoint.CheckpointSave(iterator),
+        meta=ocp.args.JsonSave(meta)), metrics=metrics, force=force)
+  except OSError as e:
+    raise UserError(f"saving the checkpoint of step {step} into {manager.directory} failed "
+                    f"({e}); the previous checkpoint is still valid") from e
+
+
+def read_meta(manager, step: int) -> dict:
+  return manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+
+
+def check_compatible(manager, step: int, config_hash: str, workdir: str):
+  """ConfigError when the workdir's checkpoint belongs to a different model config."""
+  meta = read_meta(manager, step)
+  if meta.get("model_hash") != config_hash:
+    raise ConfigError(
+        f"{workdir} holds a checkpoint (step {step}) of a different model config "
+        f"({meta.get('config_name')}); use a new --workdir or the same config")
+
+
+def restore(manager, step: int, abstract_state, iterator):
+  """(state restored onto ``abstract_state``'s shardings, iterator moved to its position)."""
+  restored = manager.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(abstract_state),
+      data=grain.checkpoint.CheckpointRestore(iterator)))
+  return restored["state"], iterator
+
+
+def abstract_like(state_shapes, shardings):
+  """ShapeDtypeStructs carrying the target shardings (what orbax restores onto)."""
+  return jax.tree_util.tree_map(
+      lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), state_shapes, shardings)
