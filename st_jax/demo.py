@@ -18,7 +18,7 @@ from st_jax.errors import UserError
 
 
 def run(workdir: str, size: int) -> None:
-  from configs.data import data_config
+  from configs.base import data_config
   from st_jax.data import corpus, pipeline, storage
   from st_jax.data import tokenizer as tokenizer_lib
   from st_jax.data.manifest import read_manifest, split_path

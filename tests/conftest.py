@@ -68,6 +68,6 @@ def tone_corpus(tmp_path_factory):
 @pytest.fixture
 def data_config(tone_corpus):
   """config.data for the tone corpus with small batches."""
-  from configs.data import data_config as make
+  from configs.base import data_config as make
   return make(corpus_dir=tone_corpus, batch_size=4, num_buckets=3, max_frames=400,
               vocab_size=120)
