@@ -37,10 +37,15 @@ class Pipeline:
   shapes: list
   dropped: int            # examples dropped for being over-long
   padding_fraction: float  # padded / total frames over one epoch
+  load: "_LoadBatch"       # global batch -> this process's arrays
 
   def iterator(self):
     """A fresh checkpointable iterator (``get_state``/``set_state``) at global batch 0."""
     return iter(self.dataset)
+
+  def example_batch(self, step: int = 0) -> dict:
+    """This process's arrays of global batch ``step``, without touching any iterator."""
+    return self.load.map(self.plan[step])
 
 
 class _PlanSource:
@@ -155,11 +160,12 @@ def make_pipeline(data, split: str, *, train: bool, batch_multiple: int = 1,
   frames_of = dict(zip(ids.tolist(), lengths.tolist()))
   dataset = grain.MapDataset.source(_PlanSource(plan, num_epochs or (data.num_epochs if train
                                                                       else 1)))
-  dataset = dataset.map(_LoadBatch(data, split, train, shapes, process_index, process_count))
+  load = _LoadBatch(data, split, train, shapes, process_index, process_count)
+  dataset = dataset.map(load)
   dataset = dataset.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=2))
   if data.workers > 0:
     dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=data.workers))
-  return Pipeline(dataset, plan, shapes, dropped, plan.padding_fraction(frames_of))
+  return Pipeline(dataset, plan, shapes, dropped, plan.padding_fraction(frames_of), load)
 
 
 def _batch_sizes(data, boundaries, multiple: int) -> np.ndarray:
