@@ -28,7 +28,8 @@ def _data_synth(args):
 def _data_prepare(args):
   from st_jax.data import prepare
   prepare.prepare_corpus(args.format, args.src, args.out, sample_rate=args.sample_rate,
-                         on_bad_audio=args.on_bad_audio, tokenizer_vocab=args.vocab_size)
+                         on_bad_audio=args.on_bad_audio, tokenizer_vocab=args.vocab_size,
+                         src_lang=args.src_lang, tgt_lang=args.tgt_lang, workers=args.workers)
 
 
 def _not_yet(name):
@@ -64,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
   prep.add_argument("--on-bad-audio", choices=["error", "skip"], default="error",
                     help="stop at the first unusable file, or skip it and count it")
   prep.add_argument("--vocab-size", type=int, default=1000, help="sentencepiece vocabulary")
+  prep.add_argument("--src-lang", default=None, help="spoken language (tsv: en, covost: from "
+                    "the file names)")
+  prep.add_argument("--tgt-lang", default=None, help="translation language (tsv: de)")
+  prep.add_argument("--workers", type=int, default=0, help="processes (0: one per core)")
   prep.set_defaults(run=_data_prepare)
 
   for name in _PLANNED:

@@ -19,6 +19,7 @@ back with ``open_split`` (``tfds`` data source: random access for grain).
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -54,10 +55,11 @@ def _example(row: Utterance, samples: np.ndarray, rate: int) -> dict:
   return example
 
 
+@functools.lru_cache(maxsize=1)
 def _builder_class():
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
-  class StJaxCorpus(tfds.core.GeneratorBasedBuilder):
+  class StJaxCorpus(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """TFDS builder over already-decoded rows; examples are produced by ``rows_to_examples``."""
     VERSION = tfds.core.Version("1.0.0")
 
