@@ -62,6 +62,7 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
   train.weight_decay_exclude = ("bias", "scale", "embedding", "pos_")  # path regexes
   train.grad_clip = 1.0             # global-norm clipping (0 = off)
   train.grad_accum_steps = 1        # micro-batches per update
+  train.label_smoothing = 0.1       # cross-entropy label smoothing
   train.freeze = ""                 # regex over parameter paths to keep fixed ("" = none)
   train.max_bad_steps = 10          # stop after this many consecutive NaN/Inf steps
   # Logging, evaluation and checkpoints.

@@ -164,6 +164,9 @@ def make_pipeline(data, split: str, *, train: bool, batch_multiple: int = 1,
   dataset = dataset.map(load)
   dataset = dataset.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=2))
   if data.workers > 0:
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    if not flags.FLAGS.is_parsed():   # grain's workers read absl flags; we do not parse argv
+      flags.FLAGS.mark_as_parsed()
     dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=data.workers))
   return Pipeline(dataset, plan, shapes, dropped, plan.padding_fraction(frames_of), load)
 
