@@ -58,6 +58,9 @@ def _example(row: Utterance, samples: np.ndarray, rate: int) -> dict:
 @functools.lru_cache(maxsize=1)
 def _builder_class():
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  tfds.disable_progress_bar()
+  absl_logging.set_verbosity(absl_logging.WARNING)
 
   class StJaxCorpus(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """TFDS builder over already-decoded rows; examples are produced by ``rows_to_examples``."""
