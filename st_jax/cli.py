@@ -73,13 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
 
   for name in _PLANNED:
     sub = commands.add_parser(name, help=f"(planned: {_PLANNED[name]})")
-    sub.add_argument("rest", nargs=argparse.REMAINDER)
-    sub.set_defaults(run=_not_yet(name))
+    sub.set_defaults(run=_not_yet(name), takes_any_arguments=True)
   return parser
 
 
 def main(argv=None) -> int:
-  args = build_parser().parse_args(argv)
+  parser = build_parser()
+  args, unknown = parser.parse_known_args(argv)
+  if unknown and not getattr(args, "takes_any_arguments", False):
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}")
   try:
     args.run(args)
   except UserError as e:
