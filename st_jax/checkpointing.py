@@ -79,3 +79,42 @@ def abstract_like(state_shapes, shardings):
   """ShapeDtypeStructs carrying the target shardings (what orbax restores onto)."""
   return jax.tree_util.tree_map(
       lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), state_shapes, shardings)
+
+
+def init_params_from(source: str, params, include_patterns) -> tuple:
+  """Fine-tuning start: copies parameters of ``source``'s latest checkpoint into ``params``.
+
+  A parameter is taken when its '/'-joined path matches one of ``include_patterns`` and the
+  source has the same path with the same shape (e.g. ``("^encoder/",)`` takes the encoder
+  only; a new output vocabulary keeps its fresh initialisation). Returns (params, taken paths).
+  """
+  import re  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from st_jax.optim import path_names  # pylint: disable=g-import-not-at-top
+  directory = os.path.abspath(os.path.join(source, "checkpoints"))
+  if not os.path.isdir(directory):
+    raise ConfigError(f"train.init_from={source!r} has no checkpoints/ directory")
+  with ocp.CheckpointManager(directory, item_names=("state", "data", "meta")) as manager:
+    step = manager.latest_step()
+    if step is None:
+      raise ConfigError(f"train.init_from={source!r} holds no finished checkpoint")
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+  flat_source = {}
+  def collect(path, leaf):
+    flat_source["/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)] = leaf
+  jax.tree_util.tree_map_with_path(collect, restored["state"]["params"])
+  patterns = [re.compile(p) for p in include_patterns]
+  taken = []
+
+  def take(name, current):
+    candidate = flat_source.get(name)
+    if candidate is None or not any(p.search(name) for p in patterns) or \
+        tuple(candidate.shape) != tuple(current.shape):
+      return current
+    taken.append(name)
+    return jax.device_put(np.asarray(candidate, current.dtype), current.sharding)
+  params = jax.tree_util.tree_map(take, path_names(params), params)
+  if not taken:
+    raise ConfigError(f"train.init_from={source!r}: no parameter matched "
+                      f"train.init_include={tuple(include_patterns)} with the same shape")
+  return params, taken

@@ -13,9 +13,9 @@ from st_jax.errors import NotYetBuiltError, UserError
 
 _PLANNED = {
     # command: the issue area that builds it
-    "train": "training", "eval": "evaluation", "translate": "decoding",
+    "eval": "evaluation", "translate": "decoding",
     "transcribe": "decoding", "synthesize": "speech synthesis", "s2st": "speech synthesis",
-    "export": "export", "serve": "serving", "plan": "pod planning", "info": "models",
+    "export": "export", "serve": "serving", "plan": "pod planning",
 }
 
 
@@ -30,6 +30,22 @@ def _data_prepare(args):
   prepare.prepare_corpus(args.format, args.src, args.out, sample_rate=args.sample_rate,
                          on_bad_audio=args.on_bad_audio, tokenizer_vocab=args.vocab_size,
                          src_lang=args.src_lang, tgt_lang=args.tgt_lang, workers=args.workers)
+
+
+def _train(args):
+  import logging  # pylint: disable=g-import-not-at-top
+  logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+  for noisy in ("absl", "orbax", "jax", "grain"):
+    logging.getLogger(noisy).setLevel(logging.WARNING)
+  from st_jax import config_lib, train  # pylint: disable=g-import-not-at-top
+  config = config_lib.load_config(args.config, args.overrides)
+  summary = train.train_and_evaluate(config, args.workdir)
+  print(f"done: {summary}")
+
+
+def _info(args):
+  from st_jax import info  # pylint: disable=g-import-not-at-top
+  print(info.run_info(args.config, args.overrides))
 
 
 def _not_yet(name):
@@ -71,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
   prep.add_argument("--workers", type=int, default=0, help="processes (0: one per core)")
   prep.set_defaults(run=_data_prepare)
 
+  train = commands.add_parser("train", help="train a model (resumes from the workdir)")
+  train.add_argument("--config", required=True, help="configs/F.py:VARIANT or F:VARIANT")
+  train.add_argument("--workdir", required=True, help="checkpoints, logs, config.json")
+  train.set_defaults(run=_train, takes_overrides=True)
+
+  info = commands.add_parser("info", help="parameter counts per module")
+  info.add_argument("--config", required=True, help="configs/F.py:VARIANT or F:VARIANT")
+  info.set_defaults(run=_info, takes_overrides=True)
+
   for name in _PLANNED:
     sub = commands.add_parser(name, help=f"(planned: {_PLANNED[name]})")
     sub.set_defaults(run=_not_yet(name), takes_any_arguments=True)
@@ -80,8 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
   parser = build_parser()
   args, unknown = parser.parse_known_args(argv)
-  if unknown and not getattr(args, "takes_any_arguments", False):
-    parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+  args.overrides = [u for u in unknown if u.startswith("--config.")]
+  rest = [u for u in unknown if not (getattr(args, "takes_overrides", False)
+                                     and u.startswith("--config."))]
+  if rest and not getattr(args, "takes_any_arguments", False):
+    parser.error(f"unrecognized arguments: {' '.join(rest)}")
   try:
     args.run(args)
   except UserError as e:

@@ -56,6 +56,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   mesh = sharding.make_mesh(config.mesh)
   model = build_model(config)
   dp = sharding.data_parallel_size(mesh)
+  check_vocabulary(config)
   pipe = pipeline_lib.make_pipeline(config.data, "train", train=True, batch_multiple=dp,
                                     process_index=jax.process_index(),
                                     process_count=jax.process_count())
@@ -74,8 +75,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
         manager, manager.latest_step(), checkpointing.abstract_like(state, shardings), iterator)
     log.info("resumed from step %d", int(state.step))
   elif train.init_from:
-    state = state.replace(params=config_lib.init_params_from(
-        train.init_from, state.params, train.init_include))
+    params, taken = checkpointing.init_params_from(train.init_from, state.params,
+                                                   train.init_include)
+    state = state.replace(params=params)
+    print(f"initialised {len(taken)} parameter arrays from {train.init_from}")
 
   # ---- Compiled step (ahead of time, before step 0) ------------------------------------------
   step_fn = StepCompiler(model, tx, mesh, shardings)
@@ -150,6 +153,17 @@ def train_and_evaluate(config, workdir: str) -> dict:
     with open(os.path.join(workdir, "train_summary.json"), "w") as f:
       json.dump(summary, f, indent=1)
   return summary
+
+
+def check_vocabulary(config):
+  """ConfigError when the corpus tokenizer has more ids than the model's vocabulary."""
+  from st_jax.data import tokenizer as tokenizer_lib  # pylint: disable=g-import-not-at-top
+  data = config.data
+  for lang in {data.src_lang, data.tgt_lang}:
+    size = tokenizer_lib.load_tokenizer(data.corpus_dir, data.tokenizer, lang).vocab_size
+    if size > data.vocab_size:
+      raise UserError(f"the {lang} tokenizer of {data.corpus_dir} has {size} ids but "
+                      f"data.vocab_size={data.vocab_size}; pass --config.data.vocab_size={size}")
 
 
 def tx_lr(config, step: int) -> float:

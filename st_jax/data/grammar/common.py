@@ -53,10 +53,12 @@ def sample_subject(rng: random.Random, kinds: tuple[str, ...] = ("name", "pronou
 
 
 def sample_tense(rng: random.Random, tenses: tuple[str, ...] = TENSES) -> str:
+  """A tense slot, present most often."""
   return rng.choices(tenses, [{"present": 45, "past": 35, "future": 20}[t] for t in tenses])[0]
 
 
 def sample_negated(rng: random.Random, probability: float = 0.2) -> str:
+  """The ``negated`` slot: YES with ``probability``."""
   return YES if rng.random() < probability else NO
 
 
@@ -100,16 +102,13 @@ def adjectives(slots: Slots) -> tuple[Adjective, ...]:
 
 
 def subject(slots: Slots, name: str = "subject") -> Subject:
+  """The lexicon subject named by slot ``name``."""
   return lexicon.SUBJECTS[slots[name]]
 
 
 def negated(slots: Slots) -> bool:
+  """Whether the ``negated`` slot says yes."""
   return slots.get("negated") == YES
-
-
-def time_phrase(slots: Slots, name: str = "time") -> Triple:
-  """'at half past seven' / 'um halb acht' / 'à sept heures et demie'."""
-  return numbers.at_time(*numbers.parse_time(slots[name]))
 
 
 def weekday(index: str, habitual: bool = False) -> Triple:

@@ -124,6 +124,7 @@ def _later_time(rng: random.Random, time: str) -> str:
 
 
 def _render_because(slots: Slots) -> Triple:
+  """Main clause + 'because' clause, either order (German weil: verb last)."""
   main, reason = _main_frame(slots), _reason_frame(slots)
   because = (render_en(reason.en), render_de(reason.de, SUBORDINATE), render_fr(reason.fr))
   if slots["order"] == "main_first":
@@ -176,6 +177,7 @@ def _sample_that(rng: random.Random) -> dict[str, str]:
 
 
 def _render_that(slots: Slots) -> Triple:
+  """'Paul thinks that Anna arrived ...' / 'Paul glaubt, dass Anna ... angekommen ist.'"""
   matrix = frame(subject(slots), VERBS[slots["verb"]], "present",
                  slots["matrix_negated"] == YES)
   inner = _embedded_frame(slots)
@@ -206,6 +208,7 @@ def _sample_indirect(rng: random.Random) -> dict[str, str]:
 
 
 def _render_indirect(slots: Slots) -> Triple:
+  """'Anna does not know when the bank opens.' / 'Anna weiß nicht, wann die Bank öffnet.'"""
   kind, tense = slots["kind"], slots["tense"]
   if kind == "when_departure":
     inner = departure_frame(slots["vehicle"], "to", slots["destination"], "", tense)

@@ -49,6 +49,7 @@ def _sample_short(rng: random.Random) -> dict[str, str]:
 
 
 def _render_short(slots: Slots) -> Triple:
+  """'Thank you very much.' / 'Vielen Dank.' / 'Merci beaucoup.' (optionally ', Anna')."""
   *texts, _, question = SHORT_PHRASES[slots["phrase"]]
   if slots["name"]:
     name = lexicon.NAMES[slots["name"]].en
@@ -62,6 +63,7 @@ def _sample_tell_time(rng: random.Random) -> dict[str, str]:
 
 
 def _render_tell_time(slots: Slots) -> Triple:
+  """'It is half past seven.' / 'Es ist halb acht.' / 'Il est sept heures et demie.'"""
   en, de, fr = numbers.clock_time(*numbers.parse_time(slots["time"]))
   if slots["already"] == YES:
     en, de, fr = f"already {en}", f"schon {de}", f"déjà {fr}"
@@ -78,6 +80,7 @@ def _sample_order(rng: random.Random) -> dict[str, str]:
 
 
 def _render_order(slots: Slots) -> Triple:
+  """'I would like two cups of coffee.' / 'Ich hätte gern zwei Tassen Kaffee.' / ..."""
   container = lexicon.CONTAINERS[slots["container"]]
   content = {**lexicon.DRINKS, **lexicon.FOODS}[slots["content"]]
   count = int(slots["count"])
@@ -107,6 +110,7 @@ def _sample_count(rng: random.Random) -> dict[str, str]:
 
 
 def _render_count(slots: Slots) -> Triple:
+  """'Anna has three red bags.' / 'Anna hat drei rote Taschen.' / ..."""
   things = NounPhrase(lexicon.OBJECTS[slots["object"]], "count", adjectives(slots),
                       count=int(slots["count"]))
   clause = frame(subject(slots), VERBS[slots["verb"]], slots["tense"], en=(things.en(),),
@@ -121,6 +125,7 @@ def _sample_buy(rng: random.Random) -> dict[str, str]:
 
 
 def _render_buy(slots: Slots) -> Triple:
+  """'Anna bought a red hat for twelve euros.' / 'Anna hat einen roten Hut ... gekauft.'"""
   thing = NounPhrase(lexicon.OBJECTS[slots["object"]], "indef", adjectives(slots))
   en, de, fr = numbers.price(*numbers.parse_price(slots["price"]))
   neg = negated(slots)
@@ -131,13 +136,15 @@ def _render_buy(slots: Slots) -> Triple:
 
 
 def _sample_costs(rng: random.Random) -> dict[str, str]:
+  form = choose(rng, ("statement", "statement", "question"))
   return {"owner": choose(rng, ("", "", "i", "you", "we")), **sample_adjectives(rng),
           "object": choose(rng, lexicon.OBJECTS), "plural": choose(rng, (YES, NO, NO)),
-          "price": sample_price(rng), "tense": sample_tense(rng, ("present", "past")),
-          "form": choose(rng, ("statement", "statement", "question"))}
+          "price": sample_price(rng) if form == "statement" else "",
+          "tense": sample_tense(rng, ("present", "past")), "form": form}
 
 
 def _render_costs(slots: Slots) -> Triple:
+  """'The red bag costs three euros.' or 'How much does the red bag cost?'"""
   owner = lexicon.SUBJECTS[slots["owner"]] if slots["owner"] else None
   thing = NounPhrase(lexicon.OBJECTS[slots["object"]], "poss" if owner else "def",
                      adjectives(slots), slots["plural"] == YES, owner)
@@ -171,6 +178,8 @@ def _sample_meal(rng: random.Random) -> dict[str, str]:
 
 
 def _render_meal(slots: Slots) -> Triple:
+  """'Anna drinks tea in the morning.' / 'Anna trinkt am Morgen Tee.' / 'Anna boit du thé le
+  matin.'"""
   item = NounPhrase({**lexicon.FOODS, **lexicon.DRINKS}[slots["item"]], "none")
   en, de, fr = MEAL_TIMES[slots["when"]]
   neg = negated(slots)

@@ -12,9 +12,9 @@ from st_jax.data.grammar import lexicon, numbers
 from st_jax.data.grammar.clause import (QUESTION, Frame, frame, render, render_en, render_de,
                                         render_fr_inverted)
 from st_jax.data.grammar.common import (NO, YES, Slots, Template, Triple, adjectives, choose,
-                                        finish_all, negated, np_subject_frame, place_phrases, sample_adjectives,
-                                        sample_date, sample_negated, sample_subject,
-                                        sample_tense, sample_time, subject, time_phrase,
+                                        finish_all, negated, np_subject_frame, place_phrases,
+                                        sample_adjectives, sample_date, sample_negated,
+                                        sample_subject, sample_tense, sample_time, subject,
                                         weekday)
 from st_jax.data.grammar.lexicon import Subject
 from st_jax.data.grammar.morphology import NounPhrase
@@ -44,10 +44,12 @@ def _sample_go(rng: random.Random) -> dict[str, str]:
   form = choose(rng, ("statement",) * 3 + ("yes_no", "when", "where"))
   return {"subject": sample_subject(rng), "tense": sample_tense(rng),
           "negated": sample_negated(rng, 0.25) if form == "statement" else NO,
-          "place": choose(rng, ALL_PLACES), "time": sample_time(rng), "form": form}
+          "place": choose(rng, ALL_PLACES), "time": "" if form == "when" else sample_time(rng),
+          "form": form}
 
 
 def _render_go(slots: Slots) -> Triple:
+  """Statement, yes/no, when- or where-question about going somewhere at a time."""
   form, person = slots["form"], subject(slots)
   args = (person, slots["place"], slots["time"], slots["tense"], negated(slots))
   if form == "statement":
@@ -58,7 +60,8 @@ def _render_go(slots: Slots) -> Triple:
     args = (person, slots["place"], "", slots["tense"], False)
     return finish_all(render(go_frame(*args), QUESTION, en_wh="when",
                              de_wh="wann", fr_wh="quand"), True)
-  return finish_all(render(go_frame(*args, with_place=False), QUESTION, en_wh="where", de_wh="wohin", fr_wh="où"), True)
+  return finish_all(render(go_frame(*args, with_place=False), QUESTION, en_wh="where",
+                           de_wh="wohin", fr_wh="où"), True)
 
 
 def arrive_frame(person: Subject, destination: str, date: str, tense: str, negated_: bool,
@@ -81,6 +84,7 @@ def _sample_arrive(rng: random.Random) -> dict[str, str]:
 
 
 def _render_arrive(slots: Slots) -> Triple:
+  """'Anna arrives in Berlin on the third of May.' or 'When does Anna arrive in Berlin?'"""
   args = (subject(slots), slots["destination"], slots["date"], slots["tense"], negated(slots))
   if slots["form"] == "when":
     return finish_all(render(arrive_frame(*args, with_date=False), QUESTION, en_wh="when",
@@ -109,6 +113,7 @@ def _sample_birthday(rng: random.Random) -> dict[str, str]:
 
 
 def _render_birthday(slots: Slots) -> Triple:
+  """'Anna's birthday is on the third of May.' or 'When is Anna's birthday?'"""
   en_s, de_s, fr_s = birthday_subjects(lexicon.SUBJECTS[slots["owner"]])
   on = numbers.on_date(*numbers.parse_date(slots["date"]))
   question = slots["form"] == "question"
@@ -132,6 +137,7 @@ def _sample_get_up(rng: random.Random) -> dict[str, str]:
 
 
 def _render_get_up(slots: Slots) -> Triple:
+  """'Anna gets up at seven o'clock.' or 'Does Anna get up at seven o'clock?'"""
   clause = get_up_frame(subject(slots), slots["time"], slots["tense"])
   question = slots["form"] == "yes_no"
   return finish_all(render(clause, QUESTION if question else "statement"), question)
@@ -156,6 +162,7 @@ def _sample_give(rng: random.Random) -> dict[str, str]:
 
 
 def _render_give(slots: Slots) -> Triple:
+  """'Anna gives her brother a red book.' / 'Anna gibt ihrem Bruder ein rotes Buch.'"""
   person, neg = subject(slots), negated(slots)
   receiver = recipient_phrase(slots["recipient"], person)
   thing = NounPhrase(lexicon.OBJECTS[slots["object"]], slots["det"], adjectives(slots))
@@ -175,6 +182,7 @@ def _sample_call(rng: random.Random) -> dict[str, str]:
 
 
 def _render_call(slots: Slots) -> Triple:
+  """'On Sunday, Anna calls her mother.' / 'Am Sonntag ruft Anna ihre Mutter an.'"""
   person, verb, fronted = subject(slots), slots["verb"], slots["fronted"] == YES
   relative = recipient_phrase(slots["relative"], person)
   day = weekday(slots["day"])
@@ -211,6 +219,7 @@ def _sample_lives(rng: random.Random) -> dict[str, str]:
 
 
 def _render_lives(slots: Slots) -> Triple:
+  """'Anna lives in Berlin.' or 'Where does Anna live?' / 'Où habite Anna ?'"""
   args = (subject(slots), slots["destination"], slots["tense"], negated(slots))
   if slots["form"] == "where":
     clause = lives_frame(*args, with_place=False)
@@ -239,6 +248,7 @@ def _sample_activity(rng: random.Random) -> dict[str, str]:
 
 
 def _render_activity(slots: Slots) -> Triple:
+  """'Anna works at the hospital on Sunday.' / 'Anna arbeitet am Sonntag im Krankenhaus.'"""
   neg, reads = negated(slots), slots["activity"] == "read"
   at = place_phrases(slots["place"]).at
   day = weekday(slots["day"]) if slots["day"] else None
@@ -264,6 +274,7 @@ def _sample_companion(rng: random.Random) -> dict[str, str]:
 
 
 def _render_companion(slots: Slots) -> Triple:
+  """'Anna goes to the park with her dog.' / 'Anna geht mit ihrem Hund in den Park.'"""
   person, key = subject(slots), slots["companion"]
   noun = lexicon.RELATIVES.get(key) or lexicon.ANIMALS[key]
   companion = NounPhrase(noun, "poss", adjectives(slots), owner=person)

@@ -24,6 +24,8 @@ PREPOSITIONS = {"on": ("on", "auf", "sur"), "under": ("under", "unter", "sous"),
                 "next_to": ("next to", "neben", "à côté de"), "in": ("in", "in", "dans")}
 LOCATIONS = {**lexicon.FURNITURE, "box": lexicon.OBJECTS["box"], "bag": lexicon.OBJECTS["bag"]}
 OWNERS = ("", "", "", "i", "you", "we")
+# Objects too big to lie on, under or in the furniture.
+VEHICLE_SIZED = ("car", "bicycle")
 
 
 def location_phrase(preposition: str, location: NounPhrase) -> Triple:
@@ -44,7 +46,8 @@ def _sample_location(rng: random.Random) -> dict[str, str]:
   location = choose(rng, lexicon.LOCATION_PREPOSITIONS)
   form = choose(rng, ("statement", "statement", "where", "yes_no"))
   return {"owner": choose(rng, OWNERS), **sample_adjectives(rng, colour_p=0.6),
-          "object": choose(rng, [o for o in lexicon.OBJECTS if o != location]),
+          "object": choose(rng, [o for o in lexicon.OBJECTS
+                                 if o not in (location, *VEHICLE_SIZED)]),
           "plural": choose(rng, (YES, NO, NO)),
           "preposition": choose(rng, lexicon.LOCATION_PREPOSITIONS[location]),
           "location": location,
@@ -54,6 +57,7 @@ def _sample_location(rng: random.Random) -> dict[str, str]:
 
 
 def _render_location(slots: Slots) -> Triple:
+  """'The red bag is under the table.' or 'Where is the red bag?'"""
   thing = _thing(slots, lexicon.OBJECTS)
   colour = (lexicon.COLOURS[slots["location_colour"]],) if slots["location_colour"] else ()
   place = location_phrase(slots["preposition"],
@@ -86,6 +90,7 @@ def _sample_describe(rng: random.Random) -> dict[str, str]:
 
 
 def _render_describe(slots: Slots) -> Triple:
+  """'My bag is red.' / 'Meine Tasche ist rot.' / 'Mon sac est rouge.' (or a yes/no question)"""
   thing = _thing(slots, DESCRIBABLE)
   adjective = PREDICATES[slots["predicate"]]
   french = adjective.fr_form(thing.noun.fr_gender, thing.is_plural)
@@ -103,6 +108,7 @@ def _sample_colour_question(rng: random.Random) -> dict[str, str]:
 
 
 def _render_colour_question(slots: Slots) -> Triple:
+  """'What colour is the bag?' / 'Welche Farbe hat die Tasche?' / 'De quelle couleur ...'"""
   clause = np_frame(_thing(slots, DESCRIBABLE), VERBS["be"], slots["tense"],
                     de_verb=VERBS["have"])
   return finish_all((render_en(clause.en, QUESTION, "what colour"),
@@ -131,6 +137,7 @@ def _sample_opening(rng: random.Random) -> dict[str, str]:
 
 
 def _render_opening(slots: Slots) -> Triple:
+  """'On Sundays, the bank does not open.' / 'Sonntags öffnet die Bank nicht.' / ..."""
   day = weekday(slots["day"], habitual=True) if slots["day"] else None
   if slots["form"] == "when":
     clause = opening_frame(slots["shop"], slots["verb"], "", extra=day or ("", "", ""))
@@ -173,6 +180,7 @@ def _sample_departure(rng: random.Random) -> dict[str, str]:
 
 
 def _render_departure(slots: Slots) -> Triple:
+  """'The train to Berlin leaves at seven o'clock.' or 'When does the train ... leave?'"""
   clause = departure_frame(slots["vehicle"], slots["direction"], slots["destination"],
                            slots["time"], slots["tense"])
   if slots["form"] == "when":
@@ -193,6 +201,7 @@ def _sample_animal(rng: random.Random) -> dict[str, str]:
 
 
 def _render_animal(slots: Slots) -> Triple:
+  """'The black cat sleeps on the sofa.' / 'Die schwarze Katze schläft auf dem Sofa.'"""
   animal = NounPhrase(lexicon.ANIMALS[slots["animal"]], "def", adjectives(slots),
                       slots["plural"] == YES)
   place = location_phrase(slots["preposition"],
