@@ -72,8 +72,7 @@ def _declared_wav_shortfall(head: bytes, size: int) -> int:
     return 0
   offset = 12
   while offset + 8 <= len(head):
-    chunk_id, chunk_size = head[offset:offset + 4], struct.unpack("<I", head[offset + 4:
-                                                                               offset + 8])[0]
+    chunk_id, (chunk_size,) = head[offset:offset + 4], struct.unpack_from("<I", head, offset + 4)
     if chunk_id == b"data":
       present = size - (offset + 8)
       return 0 if chunk_size in _UNKNOWN_WAV_SIZES else max(0, chunk_size - present)

@@ -105,6 +105,8 @@ def add_noise(samples: np.ndarray, rng: np.random.Generator, snr_db: float,
   Silent audio (P_x = 0) comes back unchanged; silent noise raises ``AudioError``.
   """
   x = np.asarray(samples, np.float64)
+  if x.ndim != 1:
+    raise ValueError(f"add_noise: expected samples [T], got {x.shape}")
   if noise is None:
     n = rng.standard_normal(len(x))
   else:
@@ -116,9 +118,10 @@ def add_noise(samples: np.ndarray, rng: np.random.Generator, snr_db: float,
       n = n[start:start + len(x)]
     else:
       n = np.resize(n, len(x))
-  signal_power, noise_power = np.mean(np.square(x)), np.mean(np.square(n))
+  signal_power = np.mean(np.square(x)) if x.size else 0.0
   if signal_power == 0:
     return x.astype(np.float32)
+  noise_power = np.mean(np.square(n))
   if noise_power == 0:
     raise AudioError("add_noise: the noise is silent (zero power over the stretch used), so "
                      f"no scaling reaches snr_db={snr_db}; use a noise recording with sound")
