@@ -68,7 +68,7 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
   # Logging, evaluation and checkpoints.
   train.log_every = 10              # steps between progress/TensorBoard scalars
   train.eval_every = 200            # steps between dev evaluations (0 = only at the end)
-  train.eval_split = "dev"
+  train.eval_split = "dev"          # split of the periodic evaluation ("" = none)
   train.checkpoint_every = 200      # steps between checkpoints
   train.keep_checkpoints = 2        # most recent checkpoints kept (plus the best)
   train.best_metric = "dev_loss"    # metric that decides the best checkpoint ("" = none)

@@ -121,7 +121,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
                         audio=f"{scalars['audio_s_per_s']:.0f}s/s")
         tick, audio_seconds = time.time(), 0.0
       bar.update(1)
-      evaluate_now = (train.eval_every and done % train.eval_every == 0) or done == train.num_steps
+      evaluate_now = bool(train.eval_split) and (
+          (train.eval_every and done % train.eval_every == 0) or done == train.num_steps)
       if evaluate_now:
         last_eval = evaluate_loss(model, config, mesh, state.params, pipe)
         for k, v in last_eval.items():

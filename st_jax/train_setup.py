@@ -55,7 +55,8 @@ class StepCompiler:
 
     def step(state, batch, rng):
       self.traces += 1
-      return steps_lib.train_step(model, tx, state, batch, rng)
+      with nn.logical_axis_rules(sharding.LOGICAL_AXIS_RULES):   # activation constraints
+        return steps_lib.train_step(model, tx, state, batch, rng)
     self._jitted = jax.jit(step, in_shardings=(state_shardings, None, None),
                            out_shardings=(state_shardings, None), donate_argnums=(0,))
 
@@ -126,7 +127,7 @@ def evaluate_loss(model, config, mesh, params, train_pipe) -> dict:
         totals[k] = totals.get(k, 0.0) + float(np.sum(v))
   weight = max(totals.get("weight", 0.0), 1e-9)
   out = {"loss": totals.get("loss_sum", 0.0) / weight}
-  out["perplexity"] = float(np.exp(min(out["loss"], 50.0)))
+  out["perplexity"] = float(np.exp(min(totals.get("nll_sum", 0.0) / weight, 50.0)))
   if "correct" in totals:
     out["accuracy"] = totals["correct"] / weight
   return out

@@ -71,3 +71,12 @@ def data_config(tone_corpus):
   from configs.base import data_config as make
   return make(corpus_dir=tone_corpus, batch_size=4, num_buckets=3, max_frames=400,
               vocab_size=120)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory):
+  """Persistent XLA cache: tests that compile the same step twice (resume) compile once."""
+  import jax
+  jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla_cache")))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

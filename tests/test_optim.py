@@ -79,4 +79,4 @@ def test_clipping_bounds_the_update_norm():
                                          learning_rate=1.0), PARAMS)
   grads = jax.tree_util.tree_map(lambda p: 100 * jnp.ones_like(p), PARAMS)
   updates, _ = tx.update(grads, tx.init(PARAMS), PARAMS)
-  assert float(optax.global_norm(updates)) == pytest.approx(1.0, rel=1e-5)
+  assert float(optax.tree.norm(updates)) == pytest.approx(1.0, rel=1e-5)

@@ -1,0 +1,138 @@
+"""The training loop: exact resume, preemption, kill -9, NaN handling, resharding, fine-tuning."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from st_jax import train as train_lib
+from st_jax.data import features as features_lib
+from st_jax.errors import ConfigError, UserError
+from train_helpers import MICRO, micro_config
+
+QUIET = ["train.eval_split=", "train.log_every=1", "train.async_checkpointing=False"]
+
+
+def run(corpus, workdir, *extra):
+  config = micro_config(corpus, *QUIET, *extra)
+  return train_lib.train_and_evaluate(config, str(workdir))
+
+
+def final_params(workdir, step=None):
+  with ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")),
+                             item_names=("state", "data", "meta")) as manager:
+    step = step or manager.latest_step()
+    state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+  return step, state["state"]["params"]
+
+
+def assert_trees_equal(a, b, atol=0.0):
+  for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b)):
+    if atol:
+      np.testing.assert_allclose(x, y, atol=atol, err_msg=jax.tree_util.keystr(path))
+    else:
+      np.testing.assert_array_equal(x, y, err_msg=jax.tree_util.keystr(path))
+
+
+@pytest.fixture(scope="module")
+def straight(tone_corpus, tmp_path_factory):
+  """4 steps without interruption on the (data=8) mesh."""
+  workdir = tmp_path_factory.mktemp("straight")
+  run(tone_corpus, workdir, "train.num_steps=4", "train.checkpoint_every=2")
+  return str(workdir)
+
+
+def test_resume_is_bitwise_exact(tone_corpus, straight, tmp_path):
+  run(tone_corpus, tmp_path, "train.num_steps=2", "train.checkpoint_every=2")
+  summary = run(tone_corpus, tmp_path, "train.num_steps=4", "train.checkpoint_every=2")
+  assert summary["step"] == 4
+  assert_trees_equal(final_params(str(tmp_path))[1], final_params(straight)[1])
+
+
+def test_restore_onto_a_different_mesh(tone_corpus, straight, tmp_path):
+  run(tone_corpus, tmp_path, "train.num_steps=2", "train.checkpoint_every=2")
+  run(tone_corpus, tmp_path, "train.num_steps=4", "train.checkpoint_every=2",
+      "mesh.data=1", "mesh.fsdp=4", "mesh.tensor=2")
+  assert_trees_equal(final_params(str(tmp_path))[1], final_params(straight)[1], atol=1e-5)
+
+
+def test_workdir_of_another_config_is_refused(tone_corpus, straight):
+  with pytest.raises(ConfigError, match="different model config"):
+    run(tone_corpus, straight, "train.num_steps=6", "model.decoder.ffn_dim=32")
+
+
+def test_finetuning_takes_the_encoder_only(tone_corpus, straight, tmp_path):
+  run(tone_corpus, tmp_path, "train.num_steps=1", f"train.init_from={straight}",
+      "train.init_include=('^encoder/', '^frontend/')", "train.freeze=^(encoder|frontend)/",
+      "train.checkpoint_every=1")
+  _, source = final_params(straight)
+  _, tuned = final_params(str(tmp_path))
+  assert_trees_equal(tuned["encoder"], source["encoder"])      # copied and frozen
+  changed = [not np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(tuned["decoder"]),
+                                                      jax.tree_util.tree_leaves(source["decoder"]))]
+  assert any(changed)                                            # the decoder trains
+
+
+def test_nonfinite_steps_are_skipped_then_training_stops(tone_corpus, tmp_path, monkeypatch):
+  monkeypatch.setattr(features_lib.ExampleEncoder, "features",
+                      lambda self, example, rng: np.full((100, 80), np.nan, np.float32))
+  with pytest.raises(UserError, match="training stopped at step 3: 3 consecutive steps"):
+    run(tone_corpus, tmp_path, "train.num_steps=10", "train.max_bad_steps=3",
+        "train.checkpoint_every=100")
+
+
+def _cli(corpus, workdir, *extra):
+  args = [f"--config.{o}" for o in MICRO + list(QUIET) + [f"data.corpus_dir={corpus}",
+                                                           "train.optimizer=sgd", *extra]]
+  return subprocess.Popen([sys.executable, "-m", "st_jax.cli", "train", "--config",
+                           "st_conformer:tiny", "--workdir", str(workdir), *args],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_checkpoint(workdir, process, timeout=300):
+  start = time.time()
+  while time.time() - start < timeout:
+    done = [d for d in os.listdir(os.path.join(workdir, "checkpoints"))
+            if d.isdigit()] if os.path.isdir(os.path.join(workdir, "checkpoints")) else []
+    if done:
+      return
+    assert process.poll() is None, process.stdout.read()
+    time.sleep(0.2)
+  raise TimeoutError("no checkpoint appeared")
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_gives_the_same_params(tone_corpus, tmp_path):
+  reference = tmp_path / "reference"
+  run(tone_corpus, reference, "train.num_steps=12", "train.checkpoint_every=12")
+  killed = tmp_path / "killed"
+  process = _cli(tone_corpus, killed, "train.num_steps=100000", "train.checkpoint_every=3")
+  _wait_for_checkpoint(str(killed), process)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  assert process.returncode == -signal.SIGKILL
+  resumed = _cli(tone_corpus, killed, "train.num_steps=12", "train.checkpoint_every=3")
+  output, _ = resumed.communicate(timeout=600)
+  assert resumed.returncode == 0, output
+  assert "resumed from step" in output
+  assert_trees_equal(final_params(str(killed))[1], final_params(str(reference))[1])
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_and_exits_zero(tone_corpus, tmp_path):
+  process = _cli(tone_corpus, tmp_path, "train.num_steps=100000", "train.checkpoint_every=2")
+  _wait_for_checkpoint(str(tmp_path), process)
+  process.send_signal(signal.SIGTERM)
+  output, _ = process.communicate(timeout=300)
+  assert process.returncode == 0, output
+  saved = re.search(r"SIGTERM: saved checkpoint at step (\d+)", output)
+  assert saved, output
+  step, _ = final_params(str(tmp_path))
+  assert step == int(saved.group(1)) >= 2
