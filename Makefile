@@ -19,10 +19,10 @@ demo: install
 	$(BIN)/python -m st_jax.demo --workdir $(DEMO_DIR)
 
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --durations=15
 
 test-fast: install
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -n 2 -m "not slow"
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
