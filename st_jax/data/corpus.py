@@ -30,10 +30,9 @@ from st_jax.data import audio as audio_lib
 from st_jax.data import espeak
 from st_jax.data import grammar
 from st_jax.data import storage
-from st_jax.data.manifest import Utterance
+from st_jax.data.manifest import LANGS, Utterance
 from st_jax.errors import UserError
 
-LANGS = ("en", "de", "fr")
 SPLIT_FRACTIONS = (("train", 0.8), ("dev", 0.1), ("test", 0.1))
 
 
@@ -111,7 +110,8 @@ def synthesize_corpus(out_dir: str, size: int = 2000, seed: int = 0, workers: in
   rows = []
   with tqdm(total=len(jobs), desc="speaking", unit="utt") as bar:
     if workers > 1:
-      with multiprocessing.get_context("spawn").Pool(workers) as pool:
+      # espeak-ng leaks a little per call on mixed-language text: recycle workers.
+      with multiprocessing.get_context("spawn").Pool(workers, maxtasksperchild=500) as pool:
         for row in pool.imap(_speak, jobs, chunksize=16):
           rows.append(row)
           bar.update()

@@ -12,6 +12,9 @@ shares an instance with other users of ``espeakng_loader`` in the process), init
 speaks, terminates and unloads it -- every call. That costs ~2 ms and makes the output depend
 only on the arguments: bitwise identical across calls, processes and call orders. Calls are
 serialised by a lock (the library is process-global); worker processes each get their own copy.
+Known cost: espeak_Terminate does not free the secondary translator espeak-ng builds when a word
+is spoken in another language (e.g. English loanwords in German text), so each such call leaks
+~180 KB; recycle long-lived workers (e.g. ``maxtasksperchild``) when speaking many thousands.
 
 Phonemes are IPA (``espeakINITIALIZE_PHONEME_IPA``), exactly as espeak-ng writes them, so
 stress and length marks stay attached (``ˈoʊ``, ``ɜː``); pauses are ``"_"``. espeak-ng caps a
@@ -35,6 +38,7 @@ import threading
 
 import numpy as np
 
+from st_jax.data.manifest import EMOTIONS  # the emotion labels spoken (re-exported)
 from st_jax.errors import ConfigError, MissingExtraError
 
 SAMPLE_RATE: int = 22050  # espeak-ng's native rate; checked against the library at each load.
@@ -49,7 +53,6 @@ VOICES: dict[str, tuple[str, ...]] = {
 }
 # One voice per language that training never uses (unseen-speaker test set).
 HELD_OUT_VOICES: dict[str, str] = {"en": "en-gb-x-rp+f2", "de": "de+m4", "fr": "fr-be+f3"}
-EMOTIONS = ("neutral", "happy", "sad", "angry")
 PAUSE = "_"
 
 # Values from espeak-ng's speak_lib.h.
@@ -181,8 +184,8 @@ def _private_library_copy(library_path: str) -> str:
   if not hasattr(os, "memfd_create") or not os.path.isdir("/proc/self/fd"):
     return library_path
   descriptor = os.memfd_create("libespeak-ng.so")  # close-on-exec; kept across fork
-  with open(library_path, "rb") as source:
-    os.write(descriptor, source.read())
+  with open(library_path, "rb") as source, open(descriptor, "wb", closefd=False) as copy:
+    copy.write(source.read())
   copy_path = f"/proc/self/fd/{descriptor}"
   try:  # Probe: some kernels forbid executing memfds.
     _ctypes.dlclose(ctypes.CDLL(copy_path)._handle)  # pylint: disable=protected-access

@@ -26,10 +26,9 @@ from st_jax.data import audio as audio_lib
 from st_jax.data import augment
 from st_jax.data import storage
 from st_jax.data import tokenizer as tokenizer_lib
+from st_jax.data.manifest import EMOTIONS, LANGS
 from st_jax.errors import ConfigError
 
-LANGS = ("en", "de", "fr")
-EMOTIONS = ("neutral", "happy", "sad", "angry")
 TASKS = ("st", "asr", "mt", "classify")
 
 

@@ -31,6 +31,7 @@ REQUIRED_COLUMNS = ("id", "audio", "duration", "lang", "text", "translation_de",
                     "translation_fr", "speaker", "emotion")
 OPTIONAL_COLUMNS = ("translation_en", "alignment")
 EMOTIONS = ("neutral", "happy", "sad", "angry")
+LANGS = ("en", "de", "fr")        # languages of the built-in corpus (ids in batches)
 
 
 @dataclasses.dataclass
