@@ -37,8 +37,8 @@ def _text(value) -> str:
 
 
 def num_frames(num_samples: int, data) -> int:
-  """Frames of the centred log-mel front end: 1 + num_samples // hop."""
-  return 1 + int(num_samples) // int(round(data.sample_rate * data.hop_ms / 1000.0))
+  """Frames of the centred log-mel front end with the config's rate and hop."""
+  return audio_lib.num_frames(num_samples, data.sample_rate, data.hop_ms)
 
 
 def log_mel(samples: np.ndarray, data) -> np.ndarray:
