@@ -49,7 +49,8 @@ class _Preempted:
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains ``config`` in ``workdir`` (resuming from its last checkpoint); returns last metrics."""
   os.makedirs(workdir, exist_ok=True)
-  config_lib.save_config(config, workdir)
+  if jax.process_index() == 0:
+    config_lib.save_config(config, workdir)
   train = config.train
 
   # ---- Mesh, model, data ------------------------------------------------------------------

@@ -26,11 +26,18 @@ def run(corpus, workdir, *extra):
 
 
 def final_params(workdir, step=None):
+  """(step, params) of a checkpoint, restored onto one local device whatever topology saved it
+  (e.g. two processes)."""
   with ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")),
                              item_names=("state", "data", "meta")) as manager:
     step = step or manager.latest_step()
-    state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-  return step, state["state"]["params"]
+  path = os.path.abspath(os.path.join(workdir, "checkpoints", str(step), "state"))
+  checkpointer = ocp.StandardCheckpointer()
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  target = jax.tree_util.tree_map(
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+      checkpointer.metadata(path).item_metadata.tree)
+  return step, checkpointer.restore(path, target)["params"]
 
 
 def assert_trees_equal(a, b, atol=0.0):
