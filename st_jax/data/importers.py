@@ -13,13 +13,12 @@ The speech-translation corpora (MuST-C, CoVoST / Common Voice, plain TSV) are re
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import os
 
 import soundfile as sf
 
-from st_jax.data.manifest import Utterance
+from st_jax.data.manifest import Utterance, read_lines
 from st_jax.errors import ManifestError
 
 TRANSLATION_LANGS = ("en", "de", "fr")  # languages with a translation_<lang> manifest column
@@ -55,30 +54,6 @@ def require_dir(src: str, layout: str) -> str:
 def subdirs(path: str) -> list[str]:
   """Sorted names of the directories directly inside ``path``."""
   return sorted(n for n in os.listdir(path) if os.path.isdir(os.path.join(path, n)))
-
-
-def read_lines(path: str) -> list[str]:
-  """Lines of a UTF-8 text file (BOM allowed, no trailing empty line, ``\\r`` dropped).
-
-  ManifestError names ``file:line`` of the first line that is not valid UTF-8.
-  """
-  if not os.path.isfile(path):
-    raise ManifestError(f"{path} does not exist")
-  with open(path, "rb") as f:
-    data = f.read()
-  if data.startswith(codecs.BOM_UTF8):
-    data = data[len(codecs.BOM_UTF8):]
-  raw_lines = data.split(b"\n")
-  if raw_lines[-1] == b"":
-    raw_lines.pop()
-  lines = []
-  for number, raw in enumerate(raw_lines, start=1):
-    try:
-      lines.append(raw.decode("utf-8").rstrip("\r"))
-    except UnicodeDecodeError as e:
-      raise ManifestError(f"{path}:{number}: line is not valid UTF-8 ({e.reason} at byte "
-                          f"{e.start}); re-encode the file as UTF-8") from None
-  return lines
 
 
 def read_table(path: str, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:

@@ -20,6 +20,7 @@ Unknown extra columns are kept as strings.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import json
 import os
@@ -92,16 +93,20 @@ def write_manifest(path: str, rows: Iterable[Utterance]) -> int:
   return count
 
 
-def read_manifest(path: str) -> list[Utterance]:
-  """Reads and validates a manifest TSV; errors name the file, line and problem."""
-  if not os.path.exists(path):
-    raise ManifestError(f"manifest {path} does not exist")
-  base = os.path.dirname(os.path.abspath(path))
+def read_lines(path: str) -> list[str]:
+  """Lines of a UTF-8 text file (BOM allowed, no trailing empty line, ``\\r`` dropped).
+
+  ManifestError names ``file:line`` of the first line that is not valid UTF-8.
+  """
+  if not os.path.isfile(path):
+    raise ManifestError(f"{path} does not exist")
   with open(path, "rb") as f:
-    raw_lines = f.read().split(b"\n")
-  if not raw_lines or not raw_lines[0].strip():
-    raise ManifestError(f"{path}: empty manifest (expected a header line with columns "
-                        f"{', '.join(REQUIRED_COLUMNS)})")
+    data = f.read()
+  if data.startswith(codecs.BOM_UTF8):
+    data = data[len(codecs.BOM_UTF8):]
+  raw_lines = data.split(b"\n")
+  if raw_lines[-1] == b"":
+    raw_lines.pop()
   lines = []
   for number, raw in enumerate(raw_lines, start=1):
     try:
@@ -109,6 +114,16 @@ def read_manifest(path: str) -> list[Utterance]:
     except UnicodeDecodeError as e:
       raise ManifestError(f"{path}:{number}: line is not valid UTF-8 ({e.reason} at byte "
                           f"{e.start}); re-encode the file as UTF-8") from None
+  return lines
+
+
+def read_manifest(path: str) -> list[Utterance]:
+  """Reads and validates a manifest TSV; errors name the file, line and problem."""
+  base = os.path.dirname(os.path.abspath(path))
+  lines = read_lines(path)
+  if not lines or not lines[0].strip():
+    raise ManifestError(f"{path}: empty manifest (expected a header line with columns "
+                        f"{', '.join(REQUIRED_COLUMNS)})")
   header = lines[0].split("\t")
   missing = [c for c in REQUIRED_COLUMNS if c not in header]
   if missing:
