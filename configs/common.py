@@ -111,6 +111,9 @@ def model_config(d_model: int, num_heads: int, frontend, encoder, decoder=None, 
   model.dropout = dropout             # residual / embedding dropout
   model.attention_dropout = attention_dropout    # on attention probabilities (reference path)
   model.activation_dropout = activation_dropout  # inside the FFNs
+  model.lora_rank = 0                 # > 0: LoRA adapters of this rank (st_jax/models/lora.py)
+  model.lora_alpha = 8.0              # adapter scale alpha / rank
+  model.lora_targets = "(self_attn|encoder_attn|ffn)"  # regex over kernel paths
   model.frontend = frontend
   model.encoder = encoder
   if decoder is not None:

@@ -107,7 +107,7 @@ def init_params_from(source: str, params, include_patterns) -> tuple:
   taken = []
 
   def take(name, current):
-    candidate = flat_source.get(name)
+    candidate = flat_source.get(name, flat_source.get(name.removeprefix("base/")))  # LoRA
     if candidate is None or not any(p.search(name) for p in patterns) or \
         tuple(candidate.shape) != tuple(current.shape):
       return current

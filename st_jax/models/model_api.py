@@ -163,11 +163,15 @@ class ClassifierModel(_Model):
 
 def build_model(config: ml_collections.ConfigDict) -> Seq2SeqModel | ClassifierModel:
   """The model API object for `config` (data.task 'classify' -> ClassifierModel, else seq2seq)."""
-  if config.data.task == "classify":
-    return ClassifierModel(config)
-  if config.data.task in ("st", "asr", "mt"):
-    return Seq2SeqModel(config)
-  raise ConfigError(f"data.task={config.data.task!r} is not one of 'st', 'asr', 'mt', 'classify'")
+  if config.data.task not in ("st", "asr", "mt", "classify"):
+    raise ConfigError(f"data.task={config.data.task!r} is not one of 'st', 'asr', 'mt', "
+                      f"'classify'")
+  model = ClassifierModel(config) if config.data.task == "classify" else Seq2SeqModel(config)
+  if config.model.get("lora_rank", 0):
+    from st_jax.models.lora import LoRAModel  # pylint: disable=g-import-not-at-top
+    return LoRAModel(model, config.model.lora_rank, config.model.lora_alpha,
+                     config.model.lora_targets)
+  return model
 
 
 def example_batch(config: ml_collections.ConfigDict, batch_size: int = 2, num_frames: int = 64,
