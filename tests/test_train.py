@@ -143,3 +143,13 @@ def test_sigterm_saves_a_checkpoint_and_exits_zero(tone_corpus, tmp_path):
   assert saved, output
   step, _ = final_params(str(tmp_path))
   assert step == int(saved.group(1)) >= 2
+
+
+def test_tensorboard_events_and_saved_config(straight):
+  events = os.listdir(os.path.join(straight, "tb"))
+  assert events
+  content = b"".join(open(os.path.join(straight, "tb", e), "rb").read() for e in events)
+  for tag in (b"train/loss", b"train/lr", b"train/grad_norm", b"train/audio_s_per_s"):
+    assert tag in content
+  from st_jax import config_lib
+  assert config_lib.load_workdir_config(straight).train.num_steps == 4
