@@ -91,18 +91,10 @@ def init_params_from(source: str, params, include_patterns) -> tuple:
   import re  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from st_jax.optim import path_names  # pylint: disable=g-import-not-at-top
-  directory = os.path.abspath(os.path.join(source, "checkpoints"))
-  if not os.path.isdir(directory):
-    raise ConfigError(f"train.init_from={source!r} has no checkpoints/ directory")
-  with ocp.CheckpointManager(directory, item_names=("state", "data", "meta")) as manager:
-    step = manager.latest_step()
-    if step is None:
-      raise ConfigError(f"train.init_from={source!r} holds no finished checkpoint")
-    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
   flat_source = {}
   def collect(path, leaf):
     flat_source["/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)] = leaf
-  jax.tree_util.tree_map_with_path(collect, restored["state"]["params"])
+  jax.tree_util.tree_map_with_path(collect, _source_params(source))
   patterns = [re.compile(p) for p in include_patterns]
   taken = []
 
@@ -118,3 +110,22 @@ def init_params_from(source: str, params, include_patterns) -> tuple:
     raise ConfigError(f"train.init_from={source!r}: no parameter matched "
                       f"train.init_include={tuple(include_patterns)} with the same shape")
   return params, taken
+
+
+def _source_params(source: str):
+  """Parameters of a workdir's latest checkpoint, or of a Hugging Face checkpoint directory
+  (config.json + safetensors/bin: Speech2Text or Whisper, converted by convert_hf)."""
+  directory = os.path.abspath(os.path.join(source, "checkpoints"))
+  if os.path.isdir(directory):
+    with ocp.CheckpointManager(directory, item_names=("state", "data", "meta")) as manager:
+      step = manager.latest_step()
+      if step is None:
+        raise ConfigError(f"train.init_from={source!r} holds no finished checkpoint")
+      restored = manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore()))
+    return restored["state"]["params"]
+  if os.path.exists(os.path.join(source, "config.json")):
+    from st_jax.models import convert_hf  # pylint: disable=g-import-not-at-top
+    return convert_hf.convert_directory(source)[1]
+  raise ConfigError(f"train.init_from={source!r} is neither a workdir with checkpoints/ nor a "
+                    f"Hugging Face checkpoint directory with config.json")
