@@ -49,8 +49,6 @@ class _Preempted:
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains ``config`` in ``workdir`` (resuming from its last checkpoint); returns last metrics."""
   os.makedirs(workdir, exist_ok=True)
-  if jax.process_index() == 0:
-    config_lib.save_config(config, workdir)
   train = config.train
 
   # ---- Mesh, model, data ------------------------------------------------------------------
@@ -80,6 +78,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
                                                    train.init_include)
     state = state.replace(params=params)
     print(f"initialised {len(taken)} parameter arrays from {train.init_from}")
+
+  if jax.process_index() == 0:   # only now: a refused run must not overwrite the workdir's
+    config_lib.save_config(config, workdir)
 
   # ---- Compiled step (ahead of time, before step 0) ------------------------------------------
   step_fn = StepCompiler(model, tx, mesh, shardings)

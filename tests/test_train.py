@@ -71,8 +71,10 @@ def test_restore_onto_a_different_mesh(tone_corpus, straight, tmp_path):
 
 
 def test_workdir_of_another_config_is_refused(tone_corpus, straight):
+  before = open(os.path.join(straight, "config.json")).read()
   with pytest.raises(ConfigError, match="different model config"):
     run(tone_corpus, straight, "train.num_steps=6", "model.decoder.ffn_dim=32")
+  assert open(os.path.join(straight, "config.json")).read() == before   # nothing overwritten
 
 
 def test_finetuning_takes_the_encoder_only(tone_corpus, straight, tmp_path):
