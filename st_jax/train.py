@@ -22,6 +22,7 @@ from tqdm import tqdm
 from st_jax import checkpointing
 from st_jax import sharding
 from st_jax import config_lib
+from st_jax import optim
 from st_jax.data import pipeline as pipeline_lib
 from st_jax.errors import UserError
 from st_jax.models import build_model
@@ -90,6 +91,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   meta = {"model_hash": model_hash, "config_name": config.get("name", "")}
 
   # ---- Loop -------------------------------------------------------------------------------
+  lr_schedule = optim.schedule(train)
   preempted = _Preempted()
   start_step = int(state.step)
   metrics, last_eval, best, since_best = {}, {}, None, 0
@@ -111,7 +113,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                           f"{manager.latest_step()}); lower train.learning_rate or check the data")
         elapsed = max(time.time() - tick, 1e-9)
         scalars = {"loss": float(metrics["loss"]), "grad_norm": float(metrics["grad_norm"]),
-                   "lr": float(tx_lr(config, done)), "steps_per_s": train.log_every / elapsed,
+                   "lr": float(lr_schedule(done)), "steps_per_s": train.log_every / elapsed,
                    "audio_s_per_s": audio_seconds / elapsed,
                    "skipped_steps": int(state.skipped_steps)}
         if step_fn.flops and train.peak_flops:
@@ -167,8 +169,3 @@ def check_vocabulary(config):
     if size > data.vocab_size:
       raise UserError(f"the {lang} tokenizer of {data.corpus_dir} has {size} ids but "
                       f"data.vocab_size={data.vocab_size}; pass --config.data.vocab_size={size}")
-
-
-def tx_lr(config, step: int) -> float:
-  from st_jax import optim  # pylint: disable=g-import-not-at-top
-  return float(optim.schedule(config.train)(step))

@@ -30,14 +30,14 @@ def create_train_state(model, config, mesh, example_batch: dict, rng):
   init_rng = jax.random.fold_in(rng, 0x1417)
   batch = {k: np.asarray(v) for k, v in example_batch.items()}
 
+  # the optimizer's masks need only the parameter tree's structure and names
+  tx = optim.make_optimizer(config.train,
+                            nn.unbox(jax.eval_shape(model.init, init_rng, batch)))
+
   def boxed_state():
-    params = model.init(init_rng, batch)
-    return steps_lib.TrainState.create(params, optim.make_optimizer(config.train,
-                                                                    nn.unbox(params)))
+    return steps_lib.TrainState.create(model.init(init_rng, batch), tx)
   abstract = jax.eval_shape(boxed_state)
   shardings = sharding.named_shardings(mesh, sharding.logical_to_mesh_specs(abstract))
-  unboxed_abstract = nn.unbox(abstract)
-  tx = optim.make_optimizer(config.train, unboxed_abstract.params)
   with jax.set_mesh(mesh):
     state = jax.jit(lambda: nn.unbox(boxed_state()), out_shardings=shardings)()
   return tx, state, shardings

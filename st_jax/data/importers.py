@@ -18,7 +18,7 @@ import os
 
 import soundfile as sf
 
-from st_jax.data.manifest import Utterance, read_lines
+from st_jax.data.manifest import Utterance, read_lines, read_table
 from st_jax.errors import ManifestError
 
 TRANSLATION_LANGS = ("en", "de", "fr")  # languages with a translation_<lang> manifest column
@@ -54,33 +54,6 @@ def require_dir(src: str, layout: str) -> str:
 def subdirs(path: str) -> list[str]:
   """Sorted names of the directories directly inside ``path``."""
   return sorted(n for n in os.listdir(path) if os.path.isdir(os.path.join(path, n)))
-
-
-def read_table(path: str, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-  """``(line number, {column: value})`` of a tab-separated file with a header line.
-
-  No quoting (Common Voice sentences contain quotes). ManifestError names the file and the
-  missing columns, or ``file:line`` of a row with the wrong number of fields.
-  """
-  lines = read_lines(path)
-  if not lines:
-    raise ManifestError(f"{path} is empty; expected a header line with columns "
-                        f"{', '.join(required)}")
-  header = lines[0].split("\t")
-  missing = [c for c in required if c not in header]
-  if missing:
-    raise ManifestError(f"{path}: missing column(s) {', '.join(missing)} in the header line "
-                        f"{lines[0]!r}; required: {', '.join(required)}")
-  records = []
-  for number, line in enumerate(lines[1:], start=2):
-    if not line.strip():
-      continue
-    fields = line.split("\t")
-    if len(fields) != len(header):
-      raise ManifestError(f"{path}:{number}: expected {len(header)} tab-separated fields "
-                          f"({', '.join(header)}), found {len(fields)}")
-    records.append((number, dict(zip(header, fields))))
-  return records
 
 
 def audio_duration(path: str) -> float:

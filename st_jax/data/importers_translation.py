@@ -13,9 +13,9 @@ import re
 
 import soundfile as sf
 
-from st_jax.data.importers import (audio_duration, read_table, require_dir,
-                                   require_path, split_by_hash, subdirs, translation_field)
-from st_jax.data.manifest import Utterance, read_lines
+from st_jax.data.importers import (audio_duration, require_dir, require_path, split_by_hash,
+                                   subdirs, translation_field)
+from st_jax.data.manifest import Utterance, read_lines, read_table
 from st_jax.errors import AudioError, ManifestError
 
 MUSTC_SPLIT_NAMES = {"tst-COMMON": "test"}  # others: lower case, dashes -> underscores

@@ -117,6 +117,34 @@ def read_lines(path: str) -> list[str]:
   return lines
 
 
+def read_table(path: str, required: tuple[str, ...],
+               lines: list[str] | None = None) -> list[tuple[int, dict[str, str]]]:
+  """``(line number, {column: value})`` of a tab-separated file with a header line.
+
+  No quoting (Common Voice sentences contain quotes). ManifestError names the file and the
+  missing columns, or ``file:line`` of a row with the wrong number of fields.
+  """
+  lines = read_lines(path) if lines is None else lines
+  if not lines:
+    raise ManifestError(f"{path} is empty; expected a header line with columns "
+                        f"{', '.join(required)}")
+  header = lines[0].split("\t")
+  missing = [c for c in required if c not in header]
+  if missing:
+    raise ManifestError(f"{path}: missing column(s) {', '.join(missing)} in the header line "
+                        f"{lines[0]!r}; required: {', '.join(required)}")
+  records = []
+  for number, line in enumerate(lines[1:], start=2):
+    if not line.strip():
+      continue
+    fields = line.split("\t")
+    if len(fields) != len(header):
+      raise ManifestError(f"{path}:{number}: expected {len(header)} tab-separated fields, "
+                          f"found {len(fields)} (columns: {', '.join(header)})")
+    records.append((number, dict(zip(header, fields))))
+  return records
+
+
 def read_manifest(path: str) -> list[Utterance]:
   """Reads and validates a manifest TSV; errors name the file, line and problem."""
   base = os.path.dirname(os.path.abspath(path))
@@ -124,20 +152,8 @@ def read_manifest(path: str) -> list[Utterance]:
   if not lines or not lines[0].strip():
     raise ManifestError(f"{path}: empty manifest (expected a header line with columns "
                         f"{', '.join(REQUIRED_COLUMNS)})")
-  header = lines[0].split("\t")
-  missing = [c for c in REQUIRED_COLUMNS if c not in header]
-  if missing:
-    raise ManifestError(f"{path}: missing column(s) {', '.join(missing)} in header; "
-                        f"required: {', '.join(REQUIRED_COLUMNS)}")
   rows, seen = [], set()
-  for number, line in enumerate(lines[1:], start=2):
-    if not line.strip():
-      continue
-    fields = line.split("\t")
-    if len(fields) != len(header):
-      raise ManifestError(f"{path}:{number}: expected {len(header)} tab-separated fields, "
-                          f"found {len(fields)}")
-    record = dict(zip(header, fields))
+  for number, record in read_table(path, REQUIRED_COLUMNS, lines):
     try:
       duration = float(record["duration"])
     except ValueError:
