@@ -112,18 +112,39 @@ def init_params_from(source: str, params, include_patterns) -> tuple:
   return params, taken
 
 
+def checkpoint_steps(workdir: str) -> list[int]:
+  """Steps of the finished checkpoints in ``workdir/checkpoints`` (ascending)."""
+  directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+  if not os.path.isdir(directory):
+    return []
+  with ocp.CheckpointManager(directory, item_names=("state", "data", "meta")) as manager:
+    return sorted(manager.all_steps())
+
+
+def load_params(workdir: str, step: int | None = None) -> tuple[int, dict]:
+  """(step, params) of a workdir's checkpoint (the latest when ``step`` is None), restored onto
+  the first local device whatever mesh or number of processes saved it."""
+  steps = checkpoint_steps(workdir)
+  if not steps:
+    raise ConfigError(f"{workdir} holds no finished checkpoint (train it with `st-jax train "
+                      f"--workdir {workdir}` first)")
+  step = steps[-1] if step is None else int(step)
+  if step not in steps:
+    raise ConfigError(f"{workdir} has no checkpoint of step {step}; it has {steps}")
+  path = os.path.abspath(os.path.join(workdir, "checkpoints", str(step), "state"))
+  checkpointer = ocp.StandardCheckpointer()
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = jax.tree_util.tree_map(
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+      checkpointer.metadata(path).item_metadata.tree)
+  return step, checkpointer.restore(path, target)["params"]
+
+
 def _source_params(source: str):
   """Parameters of a workdir's latest checkpoint, or of a Hugging Face checkpoint directory
   (config.json + safetensors/bin: Speech2Text or Whisper, converted by convert_hf)."""
-  directory = os.path.abspath(os.path.join(source, "checkpoints"))
-  if os.path.isdir(directory):
-    with ocp.CheckpointManager(directory, item_names=("state", "data", "meta")) as manager:
-      step = manager.latest_step()
-      if step is None:
-        raise ConfigError(f"train.init_from={source!r} holds no finished checkpoint")
-      restored = manager.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore()))
-    return restored["state"]["params"]
+  if os.path.isdir(os.path.join(source, "checkpoints")):
+    return load_params(source)[1]
   if os.path.exists(os.path.join(source, "config.json")):
     from st_jax.models import convert_hf  # pylint: disable=g-import-not-at-top
     return convert_hf.convert_directory(source)[1]

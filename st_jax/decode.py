@@ -24,7 +24,8 @@ Beam search early exit: a batch row is done when it holds K finished hypotheses 
 beam can beat the worst of them. Log-probs are <= 0 and lp grows with n (alpha >= 0), so a live
 beam with raw score s can at best reach s / lp(L); the row is done when
     max_k live_k / lp(L) <= min_k finished_k.
-The loop stops when every row is done (or at t = L). CTC models decode with `ctc_greedy`.
+The loop stops when every row is done (or at t = L). ASR models with a CTC head can add CTC
+prefix scores to the beam (joint CTC/attention, `ctc_weight`) or decode with `ctc_greedy`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from st_jax import ctc_prefix
 from st_jax.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
 from st_jax.errors import ConfigError
 
@@ -105,15 +107,14 @@ def _gather_beams(tree, indices: jax.Array):
       x, indices.reshape(indices.shape + (1,) * (x.ndim - 2)), axis=1), tree)
 
 
-def _gather_cache(cache, parents: jax.Array, beam_size: int):
-  """Reorders a cache of [B*K, ...] leaves by parents [B, K]: row b*K+k <- b*K+parents[b, k]."""
-  batch_size = parents.shape[0]
-  rows = (jnp.arange(batch_size)[:, None] * beam_size + parents).reshape(-1)
-  return jax.tree.map(lambda x: x[rows], cache)
+def _parent_rows(parents: jax.Array, beam_size: int) -> jax.Array:
+  """parents [B, K] (beam index within the utterance) -> flat rows [B*K] = b*K + parents[b, k]."""
+  return (jnp.arange(parents.shape[0])[:, None] * beam_size + parents).reshape(-1)
 
 
 def beam_search(model, params, batch: dict, beam_size: int, max_length: int,
-                length_penalty: float = 1.0) -> tuple[jax.Array, jax.Array]:
+                length_penalty: float = 1.0, ctc_weight: float = 0.0,
+                ctc_pre_beam: int | None = None) -> tuple[jax.Array, jax.Array]:
   """Batched beam search -> (tokens [B, K, L] int32, scores [B, K]), n-best, best first.
 
   The B*K hypotheses share one flat cache of B*K rows (row b*K + k is beam k of utterance b,
@@ -125,32 +126,48 @@ def beam_search(model, params, batch: dict, beam_size: int, max_length: int,
   2K candidates guarantee K live ones even if K of them end in EOS. At t = 0 only beam 0 is
   live (the others start at NEG_INF) so the K copies of BOS do not yield duplicates. Scores
   are log p(y) / lp(|y|) (module docstring); rows stop early as described there.
+
+  Joint CTC/attention (ctc_weight w > 0, models with a CTC head): log p(v | y_k) is replaced by
+  (1 - w) log p_att(v | y_k) + w (psi(y_k v) - psi(y_k)) on the `ctc_pre_beam` best attention
+  tokens of each beam (default max(2K, 8)), psi the CTC prefix score (ctc_prefix.py), so scores
+  are (1 - w) log p_att(y) + w log p_ctc(y) before normalisation.
   """
   _check(max_length, length_penalty, beam_size)
+  if not 0.0 <= ctc_weight < 1.0:
+    raise ConfigError(f"decode ctc_weight={ctc_weight} must be in [0, 1)")
   k = int(beam_size)
   encoded = model.encode(params, batch)
   batch_size = encoded.memory.shape[0]
   cache = model.init_cache(params, encoded, max_length)
   cache = jax.tree.map(lambda x: jnp.repeat(x, k, axis=0), cache)   # [B*K, ...]
   max_bound = length_penalty_factor(max_length, length_penalty)
+  ctc_x, ctc_state = None, ()
+  if ctc_weight > 0:
+    ctc_x = ctc_prefix.prepare(model.ctc_log_probs(params, encoded), encoded.paddings)
+    ctc_state = ctc_prefix.initial_state(ctc_x, k)
 
   def row_done(live_scores, finished_scores):
     """[B]: K finished and no live beam can still beat the worst finished one."""
     return (jnp.max(live_scores, axis=1) / max_bound) <= jnp.min(finished_scores, axis=1)
 
   def cond(state):
-    step, live_scores, _, finished_scores, _, _ = state
+    step, live_scores, _, finished_scores, _, _, _ = state
     return (step < max_length) & ~jnp.all(row_done(live_scores, finished_scores))
 
   def body(state):
-    step, live_scores, live_tokens, finished_scores, finished_tokens, cache = state
+    step, live_scores, live_tokens, finished_scores, finished_tokens, cache, ctc_state = state
     done = row_done(live_scores, finished_scores)
     last = jnp.where(step == 0, BOS_ID,
                      jax.lax.dynamic_index_in_dim(live_tokens, jnp.maximum(step - 1, 0), axis=2,
                                                   keepdims=False))
     logits, cache = model.decode_step(params, cache, last.reshape(-1), step)
     vocab = logits.shape[-1]
-    log_probs = _step_log_probs(logits).reshape(batch_size, k, vocab)
+    log_probs = _step_log_probs(logits)
+    if ctc_x is not None:
+      pre_beam = min(vocab, ctc_pre_beam or max(2 * k, 8))
+      log_probs, ctc_ext = ctc_prefix.joint_scores(log_probs, ctc_x, ctc_state, ctc_weight,
+                                                   pre_beam, EOS_ID, k)
+    log_probs = log_probs.reshape(batch_size, k, vocab)
     flat = (live_scores[:, :, None] + log_probs).reshape(batch_size, k * vocab)
     cand_scores, cand_index = jax.lax.top_k(flat, 2 * k)                   # [B, 2K]
     parents, cand_token = cand_index // vocab, (cand_index % vocab).astype(jnp.int32)
@@ -173,14 +190,18 @@ def beam_search(model, params, batch: dict, beam_size: int, max_length: int,
     # Live: the best K candidates that did not emit EOS.
     live_scores, pick = jax.lax.top_k(jnp.where(is_eos, NEG_INF, cand_scores), k)
     live_tokens = _gather_beams(cand_tokens, pick)
-    cache = _gather_cache(cache, jnp.take_along_axis(parents, pick, axis=1), k)
-    return step + 1, live_scores, live_tokens, finished_scores, finished_tokens, cache
+    rows = _parent_rows(jnp.take_along_axis(parents, pick, axis=1), k)
+    cache = jax.tree.map(lambda x: x[rows], cache)
+    if ctc_x is not None:
+      ctc_state = ctc_prefix.select(ctc_state, *ctc_ext, rows,
+                                    jnp.take_along_axis(cand_token, pick, axis=1).reshape(-1))
+    return step + 1, live_scores, live_tokens, finished_scores, finished_tokens, cache, ctc_state
 
   live_scores = jnp.tile(jnp.asarray([0.0] + [NEG_INF] * (k - 1), jnp.float32), (batch_size, 1))
   empty = jnp.full((batch_size, k, max_length), PAD_ID, jnp.int32)
   state = (jnp.int32(0), live_scores, empty, jnp.full((batch_size, k), NEG_INF, jnp.float32),
-           empty, cache)
-  _, _, _, finished_scores, finished_tokens, _ = jax.lax.while_loop(cond, body, state)
+           empty, cache, ctc_state)
+  _, _, _, finished_scores, finished_tokens, _, _ = jax.lax.while_loop(cond, body, state)
   return finished_tokens, finished_scores
 
 
@@ -232,6 +253,18 @@ def _input_keys(model) -> tuple[str, ...]:
   return ("features", "feature_paddings")
 
 
+def _check_ctc(model, ctc_weight: float) -> None:
+  """Joint decoding needs a CTC head whose labels are the output tokens (task 'asr')."""
+  if not ctc_weight:
+    return
+  config = getattr(model, "config", None) or getattr(model.base, "config")
+  if config.data.task != "asr" or not config.model.get("ctc_weight", 0.0):
+    raise ConfigError(f"decode ctc_weight={ctc_weight} needs an ASR model trained with a CTC "
+                      f"head (data.task='asr', model.ctc_weight > 0); this model has "
+                      f"task={config.data.task!r}, model.ctc_weight="
+                      f"{config.model.get('ctc_weight', 0.0)}")
+
+
 def _position_limit(model) -> int | None:
   try:
     return int(model.config.model.decoder.max_length)
@@ -241,7 +274,8 @@ def _position_limit(model) -> int | None:
 
 class Decoder:
   """Jitted decoding entry point: `Decoder(model, beam_size)(params, batch)` ->
-  (tokens [B, K, L], scores [B, K]) as jax arrays (greedy when beam_size == 1, K = 1).
+  (tokens [B, K, L], scores [B, K]) as jax arrays (greedy when beam_size == 1 and
+  ctc_weight == 0, K = 1; joint CTC/attention beam search when ctc_weight > 0).
 
   Compiles once per (input shapes, L): only the keys `model.encode` reads are passed to jit, so
   targets etc. in the batch cannot cause recompiles. L is `max_length` if given, else
@@ -252,9 +286,12 @@ class Decoder:
 
   def __init__(self, model, beam_size: int = 1, length_penalty: float = 1.0,
                max_length: int | None = None, length_ratio: float = 0.5, min_length: int = 8,
-               max_length_cap: int = 256, length_multiple: int = 8):
+               max_length_cap: int = 256, length_multiple: int = 8, ctc_weight: float = 0.0,
+               ctc_pre_beam: int | None = None):
     _check(1 if max_length is None else max_length, length_penalty, beam_size)
+    _check_ctc(model, ctc_weight)
     self.model, self.beam_size, self.length_penalty = model, int(beam_size), float(length_penalty)
+    self.ctc_weight, self.ctc_pre_beam = float(ctc_weight), ctc_pre_beam
     self.max_length = max_length
     self.length_args = (length_ratio, min_length, max_length_cap, length_multiple)
     self.input_keys = _input_keys(model)
@@ -263,11 +300,11 @@ class Decoder:
 
   def _decode(self, params, inputs: dict, max_length: int):
     self.trace_count += 1   # runs only while tracing
-    if self.beam_size == 1:
+    if self.beam_size == 1 and not self.ctc_weight:
       tokens, scores = greedy_search(self.model, params, inputs, max_length, self.length_penalty)
       return tokens[:, None], scores[:, None]
     return beam_search(self.model, params, inputs, self.beam_size, max_length,
-                       self.length_penalty)
+                       self.length_penalty, self.ctc_weight, self.ctc_pre_beam)
 
   def output_length(self, batch: dict) -> int:
     """L for `batch` (fixed `max_length`, or from the input paddings)."""

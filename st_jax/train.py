@@ -22,6 +22,7 @@ from tqdm import tqdm
 from st_jax import checkpointing
 from st_jax import sharding
 from st_jax import config_lib
+from st_jax import inference
 from st_jax import optim
 from st_jax.data import pipeline as pipeline_lib
 from st_jax.errors import UserError
@@ -82,6 +83,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   if jax.process_index() == 0:   # only now: a refused run must not overwrite the workdir's
     config_lib.save_config(config, workdir)
+    inference.save_assets(config, workdir)   # tokenizers + feature stats: W is self-contained
 
   # ---- Compiled step (ahead of time, before step 0) ------------------------------------------
   step_fn = StepCompiler(model, tx, mesh, shardings)

@@ -9,10 +9,10 @@ import time
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 from st_jax import train as train_lib
+from st_jax.checkpointing import load_params as final_params
 from st_jax.data import features as features_lib
 from st_jax.errors import ConfigError, UserError
 from train_helpers import MICRO, micro_config
@@ -23,21 +23,6 @@ QUIET = ["train.eval_split=", "train.log_every=1", "train.async_checkpointing=Fa
 def run(corpus, workdir, *extra):
   config = micro_config(corpus, *QUIET, *extra)
   return train_lib.train_and_evaluate(config, str(workdir))
-
-
-def final_params(workdir, step=None):
-  """(step, params) of a checkpoint, restored onto one local device whatever topology saved it
-  (e.g. two processes)."""
-  with ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")),
-                             item_names=("state", "data", "meta")) as manager:
-    step = step or manager.latest_step()
-  path = os.path.abspath(os.path.join(workdir, "checkpoints", str(step), "state"))
-  checkpointer = ocp.StandardCheckpointer()
-  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  target = jax.tree_util.tree_map(
-      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
-      checkpointer.metadata(path).item_metadata.tree)
-  return step, checkpointer.restore(path, target)["params"]
 
 
 def assert_trees_equal(a, b, atol=0.0):

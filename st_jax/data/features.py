@@ -132,7 +132,7 @@ class ExampleEncoder:
     return out
 
 
-def _pad(rows: list, length: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+def pad_rows(rows: list, length: int, dtype) -> tuple[np.ndarray, np.ndarray]:
   """Right-pads/clips 1-D or 2-D rows to ``length`` -> (values [B, length, ...], paddings)."""
   first = np.asarray(rows[0])
   values = np.zeros((len(rows), length) + first.shape[1:], dtype)
@@ -154,17 +154,17 @@ def collate(encoded: list, shape: dict, task: str) -> dict:
   filled = [e if e is not None else _empty_like(template) for e in encoded]
   tokens = [np.asarray(e["targets"], np.int32) for e in filled]
   batch = {}
-  batch["targets"], batch["target_paddings"] = _pad(
+  batch["targets"], batch["target_paddings"] = pad_rows(
       [np.append(t, tokenizer_lib.EOS_ID) for t in tokens], shape["targets"], np.int32)
-  batch["decoder_inputs"], _ = _pad([np.insert(t, 0, tokenizer_lib.BOS_ID) for t in tokens],
+  batch["decoder_inputs"], _ = pad_rows([np.insert(t, 0, tokenizer_lib.BOS_ID) for t in tokens],
                                     shape["targets"], np.int32)
-  batch["transcripts"], batch["transcript_paddings"] = _pad(
+  batch["transcripts"], batch["transcript_paddings"] = pad_rows(
       [e["transcripts"] for e in filled], shape["transcripts"], np.int32)
   if task == "mt":
     batch["source_tokens"] = batch["transcripts"]
     batch["source_paddings"] = batch["transcript_paddings"]
   else:
-    batch["features"], batch["feature_paddings"] = _pad(
+    batch["features"], batch["feature_paddings"] = pad_rows(
         [e["features"] for e in filled], shape["frames"], np.float32)
   for key in ("emotion", "lang", "speaker"):
     batch[key] = np.asarray([e[key] for e in filled], np.int32)
