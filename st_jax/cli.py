@@ -13,8 +13,7 @@ from st_jax.errors import NotYetBuiltError, UserError
 
 _PLANNED = {
     # command: the issue area that builds it
-    "eval": "evaluation", "translate": "decoding",
-    "transcribe": "decoding", "synthesize": "speech synthesis", "s2st": "speech synthesis",
+    "synthesize": "speech synthesis", "s2st": "speech synthesis",
     "export": "export", "serve": "serving", "plan": "pod planning",
 }
 
@@ -46,6 +45,46 @@ def _train(args):
 def _info(args):
   from st_jax import info  # pylint: disable=g-import-not-at-top
   print(info.run_info(args.config, args.overrides))
+
+
+def _decoding_args(parser, beam_size: int = 4) -> None:
+  parser.add_argument("--workdir", required=True, help="trained workdir (config.json, "
+                      "checkpoints/, assets/)")
+  parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+  parser.add_argument("--beam", type=int, default=beam_size, help="beam size (1 = greedy)")
+  parser.add_argument("--length-penalty", type=float, default=1.0,
+                      help="GNMT alpha in ((5 + n) / 6) ** alpha")
+  parser.add_argument("--ctc-weight", type=float, default=0.0,
+                      help="joint CTC/attention weight (ASR models with a CTC head)")
+  parser.add_argument("--batch-size", type=int, default=8)
+
+
+def _eval(args):
+  from st_jax import evaluate  # pylint: disable=g-import-not-at-top
+  result = evaluate.evaluate(args.workdir, args.split, args.beam, args.length_penalty,
+                             args.ctc_weight, args.batch_size, args.limit, args.step)
+  shown = {k: round(v, 4) for k, v in result["metrics"].items() if isinstance(v, float)}
+  print(f"{result['task']} {args.split} ({result['num_utterances']} utterances, step "
+        f"{result['step']}): {shown}")
+  for name, signature in result.get("signatures", {}).items():
+    print(f"  {name} signature: {signature}")
+  print(f"wrote {args.workdir}/eval_{args.split}.json and eval_{args.split}_hypotheses.tsv")
+
+
+def _speech_to_text(task: str):
+  def run(args):
+    from st_jax import inference  # pylint: disable=g-import-not-at-top
+    from st_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
+    trained = inference.load_trained(args.workdir, args.step)
+    if trained.task != task:
+      want = {"st": "translate", "asr": "transcribe"}.get(trained.task, "eval")
+      raise ConfigError(f"{args.workdir} holds a {trained.task!r} model; use `st-jax {want}`")
+    transcriber = inference.Transcriber(trained, args.beam, args.length_penalty,
+                                        args.ctc_weight, args.batch_size, args.chunk_seconds,
+                                        args.overlap_seconds)
+    for text in transcriber(args.files):
+      print(text, flush=True)
+  return run
 
 
 def _not_yet(name):
@@ -95,6 +134,25 @@ def build_parser() -> argparse.ArgumentParser:
   info = commands.add_parser("info", help="parameter counts per module")
   info.add_argument("--config", required=True, help="configs/F.py:VARIANT or F:VARIANT")
   info.set_defaults(run=_info, takes_overrides=True)
+
+  evaluate = commands.add_parser("eval", help="decode a corpus split and score it (BLEU, chrF, "
+                                 "WER, CER, accuracy) into W/eval_<split>.json")
+  _decoding_args(evaluate)
+  evaluate.add_argument("--split", default="test")
+  evaluate.add_argument("--limit", type=int, default=None, help="first N utterances only")
+  evaluate.set_defaults(run=_eval)
+
+  for name, task, what in (("translate", "st", "translation"), ("transcribe", "asr",
+                                                                 "transcript")):
+    sub = commands.add_parser(name, help=f"print the {what} of each audio file, one per line")
+    _decoding_args(sub)
+    sub.add_argument("files", nargs="+", help="wav/flac/ogg files (any rate, mixed to mono)")
+    sub.add_argument("--chunk-seconds", type=float, default=None,
+                     help="long audio is decoded in windows of this length (default: the "
+                     "model's data.max_frames)")
+    sub.add_argument("--overlap-seconds", type=float, default=2.0,
+                     help="overlap of consecutive windows (their texts are stitched)")
+    sub.set_defaults(run=_speech_to_text(task))
 
   for name in _PLANNED:
     sub = commands.add_parser(name, help=f"(planned: {_PLANNED[name]})")

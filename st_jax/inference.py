@@ -165,6 +165,22 @@ def stitch(texts: Sequence[str], max_overlap_words: int = 12) -> str:
   return " ".join(words)
 
 
+def length_ratio(task: str) -> float:
+  """Output tokens allowed per input position: 0.5 per 10 ms frame for speech (50 tokens/s),
+  2 per source token for text (MT)."""
+  return 2.0 if task == "mt" else 0.5
+
+
+def make_decoder(trained: Trained, beam_size: int = 4, length_penalty: float = 1.0,
+                 ctc_weight: float = 0.0):
+  """The jitted `decode.Decoder` for ``trained`` with a task-appropriate output length bound
+  L = clip(ceil(length_ratio * input length), 8, 256) rounded up to 8."""
+  from st_jax import decode  # pylint: disable=g-import-not-at-top
+  return decode.Decoder(trained.model, beam_size=beam_size, length_penalty=length_penalty,
+                        ctc_weight=ctc_weight, length_ratio=length_ratio(trained.task),
+                        min_length=8, max_length_cap=256)
+
+
 class Transcriber:
   """Speech (paths or sample arrays) -> text with a seq2seq workdir (ST or ASR; MT takes text).
 
@@ -175,15 +191,14 @@ class Transcriber:
   def __init__(self, trained: Trained, beam_size: int = 4, length_penalty: float = 1.0,
                ctc_weight: float = 0.0, batch_size: int = 8, chunk_seconds: float | None = None,
                overlap_seconds: float = 2.0, frame_multiple: int = 64):
-    from st_jax import decode  # pylint: disable=g-import-not-at-top
-    if trained.task == "classify":
-      raise ConfigError("a classifier workdir has no text output; use `st-jax eval`")
+    if trained.task in ("classify", "mt"):
+      raise ConfigError(f"a {trained.task!r} workdir does not turn speech into text; use "
+                        f"`st-jax eval` (or an st/asr workdir)")
     self.trained, self.batch_size, self.frame_multiple = trained, int(batch_size), frame_multiple
     data = trained.config.data
     self.chunk_seconds = chunk_seconds or data.max_frames * data.hop_ms / 1000.0
     self.overlap_seconds = min(overlap_seconds, self.chunk_seconds / 2)
-    self.decoder = decode.Decoder(trained.model, beam_size=beam_size,
-                                  length_penalty=length_penalty, ctc_weight=ctc_weight)
+    self.decoder = make_decoder(trained, beam_size, length_penalty, ctc_weight)
 
   def _batch(self, feats: list[np.ndarray]) -> dict:
     longest = max(len(f) for f in feats)
