@@ -3,6 +3,13 @@
   st-jax train --config configs/st_conformer.py:small --workdir runs/st_conformer_small
 
 Variants (parameters): tiny < 2M (CPU tests), small ~30M, base ~120M, large ~600M+.
+
+Variant `finetune` (tiny shape) starts from an ASR model of the same shape and trains ST with
+the front end and encoder frozen:
+
+  st-jax train --config asr_conformer:tiny --workdir runs/asr_conformer_tiny
+  st-jax train --config st_conformer:finetune --workdir runs/st_finetune \
+      [--config.train.init_from=runs/asr_conformer_tiny]
 """
 
 from __future__ import annotations
@@ -20,13 +27,25 @@ VARIANTS = {
     "large": dict(d=1024, heads=16, enc=24, enc_ffn=4096, dec=12, dec_ffn=4096, channels=1024,
                   kernel=31, vocab=32000),
 }
+VARIANTS["finetune"] = VARIANTS["tiny"]   # tiny shape, initialised from an ASR model
+
+
+# The ASR model's parameters taken by `finetune` (same paths in asr_conformer): the CTC head
+# predicts the source transcript in both tasks.
+FINETUNE_TAKE = ("^frontend/", "^encoder/", "^ctc_head/")
+FINETUNE_FREEZE = "^(frontend|encoder)/"
 
 
 def get_config(variant: str = "tiny"):
   size = common.select_variant("st_conformer", VARIANTS, variant)
+  finetune = variant == "finetune"
+  shape = "tiny" if finetune else variant
   model = common.conformer_encoder_decoder(
-      size, ctc_weight=0.3, stochastic_depth=0.0 if variant == "tiny" else 0.1)
+      size, ctc_weight=0.3, stochastic_depth=0.0 if shape == "tiny" else 0.1)
+  train = dict(learning_rate=2e-3, warmup_steps=4000 if shape != "tiny" else 100,
+               schedule="inverse_sqrt")
+  if finetune:
+    train.update(init_from="runs/asr_conformer_tiny", init_include=FINETUNE_TAKE,
+                 freeze=FINETUNE_FREEZE)
   return common.assemble(f"st_conformer:{variant}", model,
-                         data=dict(task="st", vocab_size=size["vocab"]),
-                         train=dict(learning_rate=2e-3, warmup_steps=4000 if variant != "tiny"
-                                    else 100, schedule="inverse_sqrt"))
+                         data=dict(task="st", vocab_size=size["vocab"]), train=train)

@@ -11,10 +11,12 @@ import jax
 import numpy as np
 import pytest
 
+from st_jax import config_lib
 from st_jax import train as train_lib
 from st_jax.checkpointing import load_params as final_params
 from st_jax.data import features as features_lib
 from st_jax.errors import ConfigError, UserError
+from st_jax.models.model_api import example_batch as model_example_batch
 from train_helpers import MICRO, micro_config
 
 QUIET = ["train.eval_split=", "train.log_every=1", "train.async_checkpointing=False"]
@@ -140,3 +142,56 @@ def test_tensorboard_events_and_saved_config(straight):
     assert tag in content
   from st_jax import config_lib
   assert config_lib.load_workdir_config(straight).train.num_steps == 4
+
+
+def test_finetune_config_starts_from_an_asr_workdir(tone_corpus, tmp_path):
+  """`st_conformer:finetune`: ASR (asr_conformer) weights -> ST with a frozen encoder."""
+  asr = config_lib.load_config("asr_conformer:tiny", [*MICRO, f"data.corpus_dir={tone_corpus}",
+                                                      *QUIET, "train.num_steps=2"])
+  train_lib.train_and_evaluate(asr, str(tmp_path / "asr"))
+  config = config_lib.load_config("st_conformer:finetune", [
+      *MICRO, f"data.corpus_dir={tone_corpus}", *QUIET, "train.num_steps=2",
+      f"train.init_from={tmp_path / 'asr'}"])
+  assert config.train.freeze == "^(frontend|encoder)/"
+  train_lib.train_and_evaluate(config, str(tmp_path / "st"))
+  _, source = final_params(str(tmp_path / "asr"))
+  _, tuned = final_params(str(tmp_path / "st"))
+  for name in ("frontend", "encoder"):
+    assert_trees_equal(tuned[name], source[name])
+  assert not np.array_equal(jax.tree_util.tree_leaves(tuned["ctc_head"])[0],
+                            jax.tree_util.tree_leaves(source["ctc_head"])[0])  # taken, trains
+
+
+def test_init_from_a_hugging_face_directory(tone_corpus, tmp_path):
+  """train.init_from=<HF Speech2Text dir>: the converted weights are the starting point."""
+  pytest.importorskip("safetensors.numpy", reason="needs the [parity] extra (safetensors)")
+  from flax import linen as nn
+  from st_jax.models import build_model, convert_hf
+  overrides = [*MICRO, f"data.corpus_dir={tone_corpus}", *QUIET, "train.num_steps=1",
+               "train.freeze=.*", "train.checkpoint_every=1"]
+  config = config_lib.load_config("s2t_transformer:tiny", overrides)
+  model = build_model(config)
+  params = nn.unbox(model.init(jax.random.key(7), model_example_batch(config)))
+  convert_hf.save_hf_checkpoint(str(tmp_path / "hf"), params, config)
+  config.train.init_from = str(tmp_path / "hf")
+  train_lib.train_and_evaluate(config, str(tmp_path / "work"))
+  assert_trees_equal(final_params(str(tmp_path / "work"))[1], params, atol=1e-6)
+
+
+def test_disk_full_during_save_keeps_the_previous_checkpoint(tone_corpus, tmp_path, monkeypatch):
+  import errno
+  import orbax.checkpoint as ocp
+  real_save = ocp.CheckpointManager.save
+
+  def save(self, step, *args, **kwargs):
+    if step == 2:
+      raise OSError(errno.ENOSPC, "No space left on device")
+    return real_save(self, step, *args, **kwargs)
+  monkeypatch.setattr(ocp.CheckpointManager, "save", save)
+  with pytest.raises(UserError, match="checkpoint of step 2 .* No space left on device.* "
+                                      "previous checkpoint is still valid"):
+    run(tone_corpus, tmp_path, "train.num_steps=3", "train.checkpoint_every=1")
+  assert final_params(str(tmp_path))[0] == 1
+  monkeypatch.setattr(ocp.CheckpointManager, "save", real_save)
+  run(tone_corpus, tmp_path, "train.num_steps=3", "train.checkpoint_every=1")   # resumes
+  assert final_params(str(tmp_path))[0] == 3
