@@ -181,6 +181,44 @@ def make_decoder(trained: Trained, beam_size: int = 4, length_penalty: float = 1
                         min_length=8, max_length_cap=256)
 
 
+def _decode_in_batches(decoder, trained: Trained, rows: list[np.ndarray], keys: tuple[str, str],
+                       batch_size: int, multiple: int) -> list[str]:
+  """Rows [T, ...] (features or token ids) -> best texts, decoded in length-sorted batches of
+  ``batch_size`` (short batches repeat their last row) padded to a multiple of ``multiple``."""
+  from st_jax import decode  # pylint: disable=g-import-not-at-top
+  order = np.argsort([len(r) for r in rows], kind="stable")
+  out: list[str] = [""] * len(rows)
+  for start in range(0, len(order), batch_size):
+    chosen = order[start:start + batch_size]
+    batch_rows = [rows[i] for i in chosen]
+    batch_rows += [batch_rows[-1]] * (batch_size - len(batch_rows))
+    length = -(-max(len(r) for r in batch_rows) // multiple) * multiple
+    values, paddings = features_lib.pad_rows(batch_rows, length, batch_rows[0].dtype)
+    texts = decode.decode_texts(decoder, trained.params, {keys[0]: values, keys[1]: paddings},
+                                trained.target_tokenizer.decode)
+    for i, text in zip(chosen, texts):
+      out[i] = text
+  return out
+
+
+class TextTranslator:
+  """Text -> text with an MT workdir (`mt_transformer`): the cascade's second stage."""
+
+  def __init__(self, trained: Trained, beam_size: int = 4, length_penalty: float = 1.0,
+               batch_size: int = 8, token_multiple: int = 16):
+    if trained.task != "mt":
+      raise ConfigError(f"a {trained.task!r} workdir does not translate text; use an mt one")
+    self.trained, self.batch_size, self.token_multiple = trained, batch_size, token_multiple
+    self.decoder = make_decoder(trained, beam_size, length_penalty)
+
+  def __call__(self, texts: Sequence[str]) -> list[str]:
+    rows = [np.asarray(self.trained.source_tokenizer.encode(t), np.int32) for t in texts]
+    rows = [r if len(r) else np.asarray([tokenizer_lib.UNK_ID], np.int32) for r in rows]
+    return _decode_in_batches(self.decoder, self.trained, rows,
+                              ("source_tokens", "source_paddings"), self.batch_size,
+                              self.token_multiple)
+
+
 class Transcriber:
   """Speech (paths or sample arrays) -> text with a seq2seq workdir (ST or ASR; MT takes text).
 
@@ -200,26 +238,11 @@ class Transcriber:
     self.overlap_seconds = min(overlap_seconds, self.chunk_seconds / 2)
     self.decoder = make_decoder(trained, beam_size, length_penalty, ctc_weight)
 
-  def _batch(self, feats: list[np.ndarray]) -> dict:
-    longest = max(len(f) for f in feats)
-    frames = -(-longest // self.frame_multiple) * self.frame_multiple
-    values, paddings = features_lib.pad_rows(feats, frames, np.float32)
-    return {"features": values, "feature_paddings": paddings}
-
   def decode_features(self, feats: list[np.ndarray]) -> list[str]:
     """Normalised features [T, F] per utterance -> best hypothesis text per utterance."""
-    from st_jax import decode  # pylint: disable=g-import-not-at-top
-    order = np.argsort([len(f) for f in feats], kind="stable")
-    out: list[str] = [""] * len(feats)
-    for start in range(0, len(order), self.batch_size):
-      chosen = order[start:start + self.batch_size]
-      rows = [feats[i] for i in chosen]
-      rows += [rows[-1]] * (self.batch_size - len(rows))   # fixed batch: one compile per length
-      texts = decode.decode_texts(self.decoder, self.trained.params, self._batch(rows),
-                                  self.trained.target_tokenizer.decode)
-      for i, text in zip(chosen, texts):
-        out[i] = text
-    return out
+    return _decode_in_batches(self.decoder, self.trained, feats,
+                              ("features", "feature_paddings"), self.batch_size,
+                              self.frame_multiple)
 
   def __call__(self, sources: Sequence[Any]) -> list[str]:
     data = self.trained.config.data

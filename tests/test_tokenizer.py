@@ -20,6 +20,7 @@ def test_round_trip_and_reserved_ids(tmp_path):
   ids = tok.encode("Vielen Dank.")
   assert tok.decode([tokenizer_lib.BOS_ID, *ids, tokenizer_lib.EOS_ID, 7, 8]) == "Vielen Dank."
   assert tok.decode([*ids, tokenizer_lib.PAD_ID, tokenizer_lib.PAD_ID]) == "Vielen Dank."
+  assert tok.decode([ids[0], tok.vocab_size, tok.vocab_size + 5, *ids[1:]]) == "Vielen Dank."
 
 
 def test_corpus_tokenizers(tone_corpus):

@@ -63,12 +63,14 @@ class Tokenizer:
     return np.asarray(self._sp.encode(text), dtype=np.int32)
 
   def decode(self, ids: Sequence[int]) -> str:
-    """Text of ``ids``; stops at the first EOS and drops PAD/BOS."""
-    out = []
+    """Text of ``ids``; stops at the first EOS and drops PAD/BOS and ids the vocabulary lacks
+    (a model's ``data.vocab_size`` may exceed the tokenizer's; a barely trained one can emit
+    those ids, which have no text)."""
+    out, size = [], self.vocab_size
     for i in np.asarray(ids).tolist():
       if i == EOS_ID:
         break
-      if i not in (PAD_ID, BOS_ID):
+      if i not in (PAD_ID, BOS_ID) and 0 <= i < size:
         out.append(int(i))
     return self._sp.decode(out)
 
