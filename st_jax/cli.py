@@ -14,7 +14,7 @@ from st_jax.errors import NotYetBuiltError, UserError
 _PLANNED = {
     # command: the issue area that builds it
     "synthesize": "speech synthesis", "s2st": "speech synthesis",
-    "export": "export", "serve": "serving", "plan": "pod planning",
+    "export": "export", "serve": "serving",
 }
 
 
@@ -87,6 +87,27 @@ def _speech_to_text(task: str):
   return run
 
 
+def _plan(args):
+  import json  # pylint: disable=g-import-not-at-top
+  from st_jax import plan  # pylint: disable=g-import-not-at-top
+  plan.prepare_host_devices(args.topology)   # before jax is imported
+  from st_jax import config_lib  # pylint: disable=g-import-not-at-top
+  from st_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  mesh = []
+  for part in filter(None, (args.mesh or "").split(",")):
+    axis, _, size = part.partition("=")
+    if axis.strip() not in ("data", "fsdp", "tensor") or not size.strip().lstrip("-").isdigit():
+      raise ConfigError(f"--mesh {args.mesh!r}: expected data=N,fsdp=N,tensor=N (one may be -1)")
+    mesh.append(f"mesh.{axis.strip()}={int(size)}")
+  config = config_lib.load_config(args.config, [*mesh, *args.overrides])
+  report = plan.plan(config, args.topology, args.batch_size, args.frames)
+  print(plan.format_report(report))
+  if args.json:
+    with open(args.json, "w", encoding="utf-8") as f:
+      json.dump(report, f, indent=1)
+    print(f"wrote {args.json}")
+
+
 def _not_yet(name):
   def run(_args):
     raise NotYetBuiltError(f"`st-jax {name}` is not available in this version yet "
@@ -153,6 +174,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--overlap-seconds", type=float, default=2.0,
                      help="overlap of consecutive windows (their texts are stitched)")
     sub.set_defaults(run=_speech_to_text(task))
+
+  plan = commands.add_parser("plan", help="compile the train step for a TPU/GPU topology ahead "
+                             "of time: memory, FLOPs, collectives, step time, fit")
+  plan.add_argument("--config", required=True, help="configs/F.py:VARIANT or F:VARIANT")
+  plan.add_argument("--topology", required=True,
+                    help="v5e:16x16, v5p:8x8x8, v4:4x4x4, v6e:8x8, h100:8x8, cpu:8")
+  plan.add_argument("--mesh", default=None, help="data=..,fsdp=..,tensor=.. (default: config)")
+  plan.add_argument("--batch-size", type=int, default=None, help="global utterances per step")
+  plan.add_argument("--frames", type=int, default=None, help="frames per utterance (default: "
+                    "data.max_frames)")
+  plan.add_argument("--json", default=None, help="also write the report to this file")
+  plan.set_defaults(run=_plan, takes_overrides=True)
 
   for name in _PLANNED:
     sub = commands.add_parser(name, help=f"(planned: {_PLANNED[name]})")

@@ -25,10 +25,10 @@ from st_jax.data import pipeline as pipeline_lib
 log = logging.getLogger(__name__)
 
 
-def create_train_state(model, config, mesh, example_batch: dict, rng):
-  """-> (optimizer, TrainState created directly with its shardings, state shardings)."""
+def _state_builder(model, config, example_batch: dict, rng):
+  """(optimizer, boxed-state constructor) for ``model`` on batches shaped like the example."""
   init_rng = jax.random.fold_in(rng, 0x1417)
-  batch = {k: np.asarray(v) for k, v in example_batch.items()}
+  batch = {k: np.zeros(v.shape, v.dtype) for k, v in example_batch.items()}
 
   # the optimizer's masks need only the parameter tree's structure and names
   tx = optim.make_optimizer(config.train,
@@ -36,6 +36,24 @@ def create_train_state(model, config, mesh, example_batch: dict, rng):
 
   def boxed_state():
     return steps_lib.TrainState.create(model.init(init_rng, batch), tx)
+  return tx, boxed_state
+
+
+def abstract_train_state(model, config, mesh, example_batch: dict, rng):
+  """-> (optimizer, TrainState of ShapeDtypeStructs carrying their shardings, shardings):
+  what `create_train_state` would build, without allocating it (ahead-of-time planning)."""
+  tx, boxed_state = _state_builder(model, config, example_batch, rng)
+  abstract = jax.eval_shape(boxed_state)
+  shardings = sharding.named_shardings(mesh, sharding.logical_to_mesh_specs(abstract))
+  shapes = jax.tree_util.tree_map(
+      lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+      nn.unbox(abstract), shardings)
+  return tx, shapes, shardings
+
+
+def create_train_state(model, config, mesh, example_batch: dict, rng):
+  """-> (optimizer, TrainState created directly with its shardings, state shardings)."""
+  tx, boxed_state = _state_builder(model, config, example_batch, rng)
   abstract = jax.eval_shape(boxed_state)
   shardings = sharding.named_shardings(mesh, sharding.logical_to_mesh_specs(abstract))
   with jax.set_mesh(mesh):
