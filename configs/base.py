@@ -32,6 +32,7 @@ def data_config(**overrides) -> ml_collections.ConfigDict:
   data.overlong = "drop"            # drop | clip
   data.max_target_tokens = 128      # target/transcript lengths are clipped to this
   data.num_epochs = 1000            # length of the training iterator (the step budget rules)
+  data.label_fraction = 1.0         # train on a fixed random fraction of the train split
   data.workers = 0                  # grain worker processes (0: load in the main process)
   data.seed = 0                     # shuffling and augmentation
   # Augmentation (training only; deterministic given data.seed).

@@ -29,6 +29,7 @@ EXPECTED = {
     ("asr_conformer", "base"): (100 * M, 140 * M),
     ("mt_transformer", "base"): (60 * M, 100 * M),
     ("classifier", "small"): (5 * M, 20 * M),
+    ("pretrain_bestrq", "xl"): (1_100 * M, 1_300 * M),   # ~1B encoder + front end + heads
     # HF Speech2TextForConditionalGeneration with fairseq s2t_transformer_s and vocab 8000.
     ("s2t_transformer", "small"): (29_024_256, 29_024_256),
     # HF WhisperForConditionalGeneration totals minus its 1500 x D fixed encoder positions.
@@ -40,7 +41,7 @@ EXPECTED = {
 
 def test_every_family_is_listed():
   assert set(FAMILIES) == {"st_conformer", "asr_conformer", "mt_transformer", "s2t_transformer",
-                           "whisper", "classifier"}
+                           "whisper", "classifier", "pretrain_bestrq"}
 
 
 @pytest.mark.parametrize("family,variant", ALL_VARIANTS, ids=[f"{f}:{v}" for f, v in ALL_VARIANTS])

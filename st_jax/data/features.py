@@ -29,7 +29,8 @@ from st_jax.data import tokenizer as tokenizer_lib
 from st_jax.data.manifest import EMOTIONS, LANGS
 from st_jax.errors import ConfigError
 
-TASKS = ("st", "asr", "mt", "classify")
+TASKS = ("st", "asr", "mt", "classify", "pretrain")
+SOURCE_TEXT_TASKS = ("asr", "pretrain")   # targets = the transcript (pretrain ignores them)
 
 
 def _text(value) -> str:
@@ -91,7 +92,7 @@ class ExampleEncoder:
                                                 ["speakers"])}
 
   def target_text(self, example) -> str:
-    if self.data.task == "asr":
+    if self.data.task in SOURCE_TEXT_TASKS:
       return _text(example["text"])
     field = "text" if _text(example["lang"]) == self.data.tgt_lang else \
         f"translation_{self.data.tgt_lang}"

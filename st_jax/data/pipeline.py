@@ -94,17 +94,25 @@ class _LoadBatch(grain.transforms.Map):
 
 
 def _eligible(data, split: str, encoder_tokenizers):
-  """Data-source indices in ``src_lang`` with their lengths and token counts."""
+  """Data-source indices in ``src_lang`` with their lengths and token counts (train split:
+  a fixed random ``data.label_fraction`` of them, for low-resource experiments)."""
   index = storage.read_index(data.corpus_dir, split)
   rows = {r.id: r for r in read_manifest(split_path(data.corpus_dir, split))}
   chosen = np.flatnonzero(index["lang"] == data.src_lang)
   if not len(chosen):
     raise ConfigError(f"data.src_lang={data.src_lang!r}: split {split!r} of {data.corpus_dir} "
                       f"has no utterances in that language")
+  fraction = float(data.get("label_fraction", 1.0))
+  if split == "train" and fraction < 1.0:
+    if not 0.0 < fraction <= 1.0:
+      raise ConfigError(f"data.label_fraction={fraction} must be in (0, 1]")
+    keep = max(1, int(round(fraction * len(chosen))))   # the same subset for every seed/run
+    chosen = np.sort(np.random.default_rng(1234).permutation(chosen)[:keep])
   src_tok, tgt_tok = encoder_tokenizers
   texts = [rows[str(index["id"][i])] for i in chosen]
   transcripts = np.asarray([len(src_tok.encode(r.text)) for r in texts])
-  targets = np.asarray([len(tgt_tok.encode(r.text if data.task == "asr" or r.lang == data.tgt_lang
+  own_text = data.task in features_lib.SOURCE_TEXT_TASKS
+  targets = np.asarray([len(tgt_tok.encode(r.text if own_text or r.lang == data.tgt_lang
                                            else r.translation(data.tgt_lang))) + 1
                         for r in texts])
   if data.task == "mt":

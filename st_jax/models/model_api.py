@@ -162,11 +162,18 @@ class ClassifierModel(_Model):
 
 
 def build_model(config: ml_collections.ConfigDict) -> Seq2SeqModel | ClassifierModel:
-  """The model API object for `config` (data.task 'classify' -> ClassifierModel, else seq2seq)."""
-  if config.data.task not in ("st", "asr", "mt", "classify"):
+  """The model API object for `config` (data.task 'classify' -> ClassifierModel, 'pretrain' ->
+  bestrq.PretrainModel, else seq2seq)."""
+  if config.data.task not in ("st", "asr", "mt", "classify", "pretrain"):
     raise ConfigError(f"data.task={config.data.task!r} is not one of 'st', 'asr', 'mt', "
-                      f"'classify'")
-  model = ClassifierModel(config) if config.data.task == "classify" else Seq2SeqModel(config)
+                      f"'classify', 'pretrain'")
+  if config.data.task == "pretrain":
+    from st_jax.models.bestrq import PretrainModel  # pylint: disable=g-import-not-at-top
+    model = PretrainModel(config)
+  elif config.data.task == "classify":
+    model = ClassifierModel(config)
+  else:
+    model = Seq2SeqModel(config)
   if config.model.get("lora_rank", 0):
     from st_jax.models.lora import LoRAModel  # pylint: disable=g-import-not-at-top
     return LoRAModel(model, config.model.lora_rank, config.model.lora_alpha,
