@@ -32,21 +32,26 @@ SYSTEMS = {
 }
 
 
-def train_system(name: str, corpus: str, workdir: str, steps: int, batch_size: int,
-                 extra: list[str]) -> str:
-  """Trains (or resumes) one system; returns its workdir."""
+def train_once(spec: str, overrides: list[str], out: str, steps: int) -> str:
+  """Trains ``spec`` with ``overrides`` for ``steps`` steps in ``out`` (resuming; skipped when
+  its final checkpoint exists); returns ``out``."""
   from st_jax import checkpointing, config_lib, train  # pylint: disable=g-import-not-at-top
-  spec, overrides = SYSTEMS[name]
-  out = os.path.join(workdir, name)
   if checkpointing.checkpoint_steps(out)[-1:] == [steps]:
     return out
   config = config_lib.load_config(spec, [
-      f"data.corpus_dir={corpus}", f"data.batch_size={batch_size}", f"train.num_steps={steps}",
-      f"train.checkpoint_every={steps}", f"train.eval_every={steps}", "train.log_every=50",
-      *overrides, *extra])
-  print(f"== training {name} ({spec} {' '.join(overrides)}) for {steps} steps -> {out}")
+      f"train.num_steps={steps}", f"train.checkpoint_every={steps}",
+      f"train.eval_every={steps}", "train.log_every=50", *overrides])
+  print(f"== training {spec} ({' '.join(overrides)}) for {steps} steps -> {out}")
   train.train_and_evaluate(config, out)
   return out
+
+
+def train_system(name: str, corpus: str, workdir: str, steps: int, batch_size: int,
+                 extra: list[str]) -> str:
+  """Trains (or resumes) one of SYSTEMS; returns its workdir."""
+  spec, overrides = SYSTEMS[name]
+  return train_once(spec, [f"data.corpus_dir={corpus}", f"data.batch_size={batch_size}",
+                           *overrides, *extra], os.path.join(workdir, name), steps)
 
 
 def _timed(run, inputs):
