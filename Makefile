@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXTRAS ?= synth,dev
 DEMO_DIR ?= demo
+DEMO_SIZE ?= 2000
+DEMO_STEPS ?= 1500
 
 .PHONY: install demo test test-fast lint clean
 
@@ -16,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/python -m st_jax.demo --workdir $(DEMO_DIR)
+	$(BIN)/python -m st_jax.demo --workdir $(DEMO_DIR) --size $(DEMO_SIZE) --train-steps $(DEMO_STEPS)
 
 test: install
 	$(BIN)/pytest -q -n 2 --durations=15
