@@ -99,8 +99,8 @@ class Histogram(_Metric):
       for bound, count in zip(self.bounds + (float("inf"),), counts):
         running += count
         le = "+Inf" if bound == float("inf") else _number(bound)
-        lines.append(f"{self.name}_bucket{_labels(self.label_names, labels, f'le=\"{le}\"')} "
-                     f"{running}")
+        tags = _labels(self.label_names, labels, 'le="' + le + '"')
+        lines.append(f"{self.name}_bucket{tags} {running}")
       lines.append(f"{self.name}_sum{_labels(self.label_names, labels)} {_number(total)}")
       lines.append(f"{self.name}_count{_labels(self.label_names, labels)} {running}")
     return lines

@@ -54,6 +54,15 @@ def train_system(name: str, corpus: str, workdir: str, steps: int, batch_size: i
                            *overrides, *extra], os.path.join(workdir, name), steps)
 
 
+def write_results(workdir: str, name: str, table: dict, text: str) -> None:
+  """W/<name>.json (the table) and W/<name>.md (its markdown), and prints the markdown."""
+  with open(os.path.join(workdir, f"{name}.json"), "w", encoding="utf-8") as f:
+    json.dump(table, f, indent=1, ensure_ascii=False)
+  with open(os.path.join(workdir, f"{name}.md"), "w", encoding="utf-8") as f:
+    f.write(text)
+  print(text)
+
+
 def _timed(run, inputs):
   """(outputs, seconds per input) of `run(inputs)` after one warm-up call (compiles)."""
   run(inputs)
@@ -125,12 +134,7 @@ def main(argv=None) -> int:
   except UserError as e:
     print(f"compare: error: {e}", file=sys.stderr)
     return 2
-  with open(os.path.join(args.workdir, "compare.json"), "w", encoding="utf-8") as f:
-    json.dump(table, f, indent=1, ensure_ascii=False)
-  text = markdown(table, args.corpus, args.steps)
-  with open(os.path.join(args.workdir, "compare.md"), "w", encoding="utf-8") as f:
-    f.write(text)
-  print(text)
+  write_results(args.workdir, "compare", table, markdown(table, args.corpus, args.steps))
   return 0
 
 

@@ -14,11 +14,10 @@ Every stage resumes or is skipped when its final checkpoint exists.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
-from st_jax.compare import train_once
+from st_jax.compare import train_once, write_results
 from st_jax.errors import UserError
 
 
@@ -72,12 +71,7 @@ def main(argv=None) -> int:
   except UserError as e:
     print(f"pretrain_experiment: error: {e}", file=sys.stderr)
     return 2
-  with open(os.path.join(args.workdir, "low_resource.json"), "w", encoding="utf-8") as f:
-    json.dump(table, f, indent=1)
-  text = markdown(table, args.corpus)
-  with open(os.path.join(args.workdir, "low_resource.md"), "w", encoding="utf-8") as f:
-    f.write(text)
-  print(text)
+  write_results(args.workdir, "low_resource", table, markdown(table, args.corpus))
   return 0
 
 
