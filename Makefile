@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= synth,dev
+EXTRAS ?= synth,dev,serve
 DEMO_DIR ?= demo
 DEMO_SIZE ?= 2000
 DEMO_STEPS ?= 1500

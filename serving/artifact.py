@@ -47,6 +47,9 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 WEIGHTS = "params.npz"
 DIGEST_KEY = "manifest_sha256"
+REQUIRED = ("task", "sample_rate", "min_samples", "special_ids", "weights", "tokenizer",
+            "functions", "platforms", "versions", "files")
+DEFAULT_BUCKETS = (2.0, 4.0, 8.0, 16.0, 30.0)   # seconds of audio, one function each
 
 
 def sha256_file(path: str) -> str:
@@ -118,6 +121,9 @@ def read_manifest(directory: str) -> dict[str, Any]:
     raise ArtifactError(f"{path}: the manifest was edited after export (its "
                         f"{DIGEST_KEY} does not match its contents); re-export the model "
                         f"instead of editing it")
+  missing = [key for key in REQUIRED if key not in manifest]
+  if missing:
+    raise ArtifactError(f"{path}: the manifest lacks {missing}; re-export the model")
   files = manifest.get("files") or {}
   for name, expected in sorted(files.items()):
     file_path = os.path.join(directory, name)

@@ -6,8 +6,12 @@ One worker coroutine forms batches; one worker thread runs them (the accelerator
 at a time), so while a batch runs the next one fills up. Policy, per iteration:
 
   bucket  = the bucket whose oldest pending request is oldest (first come, first served)
-  wait    until that bucket holds max_batch requests or max_wait has passed since its oldest
+  wait    until that bucket holds max_batch requests, or max_wait has passed since its oldest,
+          or no request is `arriving` (being read and decoded by the server)
   run     its first min(max_batch, pending) requests; every request gets its own result
+
+The `arriving` condition means a lone request on an idle server runs at once instead of
+paying max_wait, while under load the batch waits for the requests already on their way.
 
 Rows arrive validated (decoded, finite, fitting their bucket), so one bad request cannot fail
 a batch; should a batch still raise, only the requests in it get the error. Requests whose
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import time
 from typing import Any, Callable, Sequence
@@ -50,11 +55,25 @@ class DynamicBatcher:
     self._wakeup: asyncio.Event | None = None
     self._task: asyncio.Task | None = None
     self._closing = False
+    self._arriving = 0
 
   @property
   def depth(self) -> int:
     """Requests queued and not yet running."""
     return sum(len(q) for q in self._queues.values())
+
+  @contextlib.contextmanager
+  def arriving(self):
+    """Marks a request being read and decoded for the duration of the block: a forming batch
+    waits for it (up to max_wait). Call `submit` right after the block, without an await in
+    between."""
+    self._arriving += 1
+    try:
+      yield
+    finally:
+      self._arriving -= 1
+      if self._wakeup is not None:
+        self._wakeup.set()
 
   def start(self) -> None:
     """Starts the worker coroutine (call from the running event loop)."""
@@ -83,10 +102,11 @@ class DynamicBatcher:
     return min(busy)[1] if busy else None
 
   async def _fill(self, queue: collections.deque) -> None:
-    """Waits until ``queue`` holds max_batch requests or its oldest has waited max_wait."""
+    """Waits until ``queue`` holds max_batch requests, its oldest has waited max_wait, or no
+    request is arriving."""
     loop = asyncio.get_running_loop()
     deadline = queue[0].arrival + self.max_wait
-    while len(queue) < self.max_batch and not self._closing:
+    while len(queue) < self.max_batch and self._arriving and not self._closing:
       remaining = deadline - loop.time()
       if remaining <= 0:
         return

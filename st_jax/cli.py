@@ -14,7 +14,6 @@ from st_jax.errors import NotYetBuiltError, UserError
 _PLANNED = {
     # command: the issue area that builds it
     "synthesize": "speech synthesis", "s2st": "speech synthesis",
-    "export": "export", "serve": "serving",
 }
 
 
@@ -47,9 +46,9 @@ def _info(args):
   print(info.run_info(args.config, args.overrides))
 
 
-def _decoding_args(parser, beam_size: int = 4) -> None:
-  parser.add_argument("--workdir", required=True, help="trained workdir (config.json, "
-                      "checkpoints/, assets/)")
+def _decoding_args(parser, beam_size: int = 4, workdir_required: bool = True) -> None:
+  parser.add_argument("--workdir", required=workdir_required, help="trained workdir "
+                      "(config.json, checkpoints/, assets/)")
   parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
   parser.add_argument("--beam", type=int, default=beam_size, help="beam size (1 = greedy)")
   parser.add_argument("--length-penalty", type=float, default=1.0,
@@ -75,6 +74,17 @@ def _speech_to_text(task: str):
   def run(args):
     from st_jax import inference  # pylint: disable=g-import-not-at-top
     from st_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
+    if bool(args.workdir) == bool(args.model):
+      raise ConfigError("give either --workdir (a trained workdir) or --model (an export)")
+    if args.model:
+      from serving import errors, runtime  # pylint: disable=g-import-not-at-top
+      try:
+        model = runtime.load_artifact(args.model)
+        for text in getattr(model, "translate" if task == "st" else "transcribe")(args.files):
+          print(text, flush=True)
+      except errors.ServingError as e:
+        raise ConfigError(str(e)) from e
+      return
     trained = inference.load_trained(args.workdir, args.step)
     if trained.task != task:
       want = {"st": "translate", "asr": "transcribe"}.get(trained.task, "eval")
@@ -166,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
   for name, task, what in (("translate", "st", "translation"), ("transcribe", "asr",
                                                                  "transcript")):
     sub = commands.add_parser(name, help=f"print the {what} of each audio file, one per line")
-    _decoding_args(sub)
+    _decoding_args(sub, workdir_required=False)
+    sub.add_argument("--model", default=None, help="an export of `st-jax export` instead of a "
+                     "workdir (runs without the model code)")
     sub.add_argument("files", nargs="+", help="wav/flac/ogg files (any rate, mixed to mono)")
     sub.add_argument("--chunk-seconds", type=float, default=None,
                      help="long audio is decoded in windows of this length (default: the "
@@ -186,6 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "data.max_frames)")
   plan.add_argument("--json", default=None, help="also write the report to this file")
   plan.set_defaults(run=_plan, takes_overrides=True)
+
+  from serving import cli as serving_cli  # pylint: disable=g-import-not-at-top
+  export = commands.add_parser("export", help="write a self-contained jax.export directory "
+                               "(functions per length bucket, weights, tokenizer, manifest)")
+  serving_cli.add_export_arguments(export)
+  export.set_defaults(run=serving_cli.run_export)
+  serve = commands.add_parser("serve", help="serve an export over HTTP with dynamic batching")
+  serving_cli.add_serve_arguments(serve)
+  serve.set_defaults(run=serving_cli.run_serve)
 
   for name in _PLANNED:
     sub = commands.add_parser(name, help=f"(planned: {_PLANNED[name]})")

@@ -12,7 +12,7 @@ def run(*args):
 
 
 def test_planned_command_says_so_without_traceback():
-  result = run("serve", "--model", "x")
+  result = run("synthesize", "--text", "x")
   assert result.returncode == 2
   assert "not available in this version yet" in result.stderr
   assert "Traceback" not in result.stderr
