@@ -93,7 +93,7 @@ def evaluate(workdir: str, split: str = "test", beam_size: int = 4, length_penal
              step: int | None = None) -> dict:
   """Scores ``split`` with ``workdir``'s checkpoint; writes and returns the eval JSON."""
   trained = inference.load_trained(workdir, step)
-  config, task = trained.config, trained.task
+  task = trained.task
   examples = _Examples(trained, split, limit)
   loss_fn = jax.jit(lambda p, b: steps_lib.eval_step(trained.model, p, b))
   decoder = None if task == "classify" else inference.make_decoder(
@@ -131,7 +131,7 @@ def evaluate(workdir: str, split: str = "test", beam_size: int = 4, length_penal
 
 
 def _report(trained, examples, hypotheses, totals, split) -> dict:
-  config, task = trained.config, trained.task
+  task = trained.task
   weight = max(totals.get("weight", 0.0), 1e-9)
   scores = {"loss": totals.get("nll_sum", 0.0) / weight,
             "perplexity": float(np.exp(min(totals.get("nll_sum", 0.0) / weight, 50.0)))}

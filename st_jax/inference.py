@@ -21,7 +21,6 @@ import re
 import shutil
 from typing import Any, Sequence
 
-import jax
 import ml_collections
 import numpy as np
 from flax import linen as nn

@@ -13,7 +13,7 @@ SHARED_MICRO = ["model.d_model=32", "model.num_heads=4", "model.encoder.num_laye
 
 
 @pytest.mark.slow
-def test_compare_writes_the_table(tone_corpus, tmp_path, capsys):
+def test_compare_writes_the_table(tone_corpus, tmp_path):
   assert compare.main(["--corpus", tone_corpus, "--workdir", str(tmp_path), "--steps", "1",
                        "--batch-size", "8", "--beam", "2", *SHARED_MICRO]) == 0
   table = json.loads((tmp_path / "compare.json").read_text())
@@ -24,10 +24,3 @@ def test_compare_writes_the_table(tone_corpus, tmp_path, capsys):
   assert table["multitask"]["parameters"] > table["e2e"]["parameters"]   # + the CTC head
   markdown = (tmp_path / "compare.md").read_text()
   assert markdown.count("\n| ") == 4 and "| cascade |" in markdown
-  # A second run reuses the trained systems (resumable) and gives the same table.
-  assert compare.main(["--corpus", tone_corpus, "--workdir", str(tmp_path), "--steps", "1",
-                       "--batch-size", "8", "--beam", "2", *SHARED_MICRO]) == 0
-  again = json.loads((tmp_path / "compare.json").read_text())
-  assert [again[n]["bleu"] for n in ("cascade", "e2e")] == \
-      [table[n]["bleu"] for n in ("cascade", "e2e")]
-  assert "training" not in capsys.readouterr().out.split("| system |")[-1]

@@ -3,7 +3,6 @@
 import json
 import pathlib
 
-import flax.linen as nn
 import jax
 import numpy as np
 import pytest
