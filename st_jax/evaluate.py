@@ -131,7 +131,7 @@ def evaluate(workdir: str, split: str = "test", beam_size: int = 4, length_penal
 
 
 def _report(trained, examples, hypotheses, totals, split) -> dict:
-  task = trained.task
+  config, task = trained.config, trained.task
   weight = max(totals.get("weight", 0.0), 1e-9)
   scores = {"loss": totals.get("nll_sum", 0.0) / weight,
             "perplexity": float(np.exp(min(totals.get("nll_sum", 0.0) / weight, 50.0)))}
