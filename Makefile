@@ -7,7 +7,7 @@ DEMO_DIR ?= demo
 DEMO_SIZE ?= 2000
 DEMO_STEPS ?= 1500
 
-.PHONY: install demo test test-fast lint clean
+.PHONY: install demo test test-fast bench lint clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,12 @@ test: install
 
 test-fast: install
 	$(BIN)/pytest -q -n 2 -m "not slow"
+
+# Benchmarks against the PyTorch peers (adds the [parity] and [bench] extras): about 25 minutes
+# on 2 cores; writes bench/results/*.json, PNG plots and BENCHMARKS.md.
+bench: install
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS),parity,bench]'
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

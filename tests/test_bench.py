@@ -1,0 +1,91 @@
+"""`make bench` (bench/): the quick suite writes one JSON per benchmark with the expected keys
+and BENCHMARKS.md gets one table row per benchmark; without the [parity] peers the suite still
+runs and says so; the report is generated from JSON only."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import common, report  # noqa: E402  pylint: disable=wrong-import-position
+from bench.run import BENCHMARKS  # noqa: E402  pylint: disable=wrong-import-position
+
+RESULT_KEYS = {"name", "title", "quick", "machine", "settings", "peer", "rows", "measurements",
+               "details", "elapsed_s"}
+MACHINE_KEYS = {"cpu", "cores", "jax", "flax", "torch", "transformers", "device"}
+ROW_KEYS = {"label", "unit", "ours", "peer", "ratio", "goal", "met", "peer_note", "limit"}
+
+
+def run_bench(tmp_path, *args, no_peer=False):
+  """Runs `python -m bench.run --quick` in a fresh process at jax's defaults (no fake devices)."""
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+  if no_peer:
+    env["BENCH_NO_PEER"] = "1"
+  out, markdown = tmp_path / "results", tmp_path / "BENCHMARKS.md"
+  proc = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--out", str(out),
+                         "--markdown", str(markdown), *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=600, check=False)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  return out, markdown.read_text(encoding="utf-8"), proc.stdout
+
+
+def check_result(path, name):
+  result = json.loads(path.read_text(encoding="utf-8"))
+  assert RESULT_KEYS <= set(result), sorted(RESULT_KEYS - set(result))
+  assert result["name"] == name and result["quick"] is True
+  assert MACHINE_KEYS <= set(result["machine"])
+  assert result["rows"], f"{name} has no table rows"
+  for row in result["rows"]:
+    assert ROW_KEYS <= set(row), sorted(ROW_KEYS - set(row))
+    assert isinstance(row["ours"], float) and row["ours"] > 0
+  assert path.stat().st_size < 20_000, f"{path.name} is not small"
+  return result
+
+
+@pytest.mark.slow
+def test_quick_suite_writes_every_result_and_table_row(tmp_path):
+  out, markdown, stdout = run_bench(tmp_path)
+  for name in BENCHMARKS:
+    result = check_result(out / f"{name}.json", name)
+    rows = [line for line in markdown.splitlines() if line.startswith(f"| {name}: ")]
+    assert len(rows) == len(result["rows"]), (name, rows)
+  train = json.loads((out / "train_step.json").read_text())
+  if common.peer_modules() is not None:   # [parity] installed: measured side by side
+    assert all(row["peer"] and row["ratio"] for row in train["rows"])
+    assert "peer_s" in next(iter(train["measurements"].values()))
+  assert "make bench" in markdown and "| benchmark | ours | peer | ratio | goal | met? |" in \
+      markdown
+  assert "=== scaling done" in stdout
+
+
+def test_without_peers_our_side_still_runs(tmp_path):
+  out, markdown, _ = run_bench(tmp_path, "--only", "frontend,pipeline", no_peer=True)
+  frontend = check_result(out / "frontend.json", "frontend")
+  check_result(out / "pipeline.json", "pipeline")
+  assert all(row["peer"] is None and row["ratio"] is None for row in frontend["rows"])
+  assert "peer not measured (install .[parity]" in frontend["peer"]
+  assert "| frontend: " in markdown and "| pipeline: " in markdown
+  assert not (out / "train_step.json").exists()
+
+
+def test_report_is_generated_from_json_only(tmp_path):
+  machine = {"cpu": "Test CPU", "cores": 2, "usable_cores": 2, "jax": "0", "flax": "0",
+             "torch": None, "transformers": None, "device": "cpu:cpu x1"}
+  rows = [common.row("step", "s", 1.5, None, goal="ratio >= 1"),
+          common.row("speed", "x", 2.0, 1.0, ratio=2.0, goal="ratio >= 5x", met=False,
+                     limit="2 cores")]
+  common.write_json(str(tmp_path), "train_step", dict(
+      name="train_step", title="T", quick=False, machine=machine, settings={"B": 8},
+      peer=common.PEER_MISSING, rows=rows, measurements={}, details=["d1"], elapsed_s=1.0))
+  markdown = pathlib.Path(report.write_report(str(tmp_path), str(tmp_path / "B.md"))).read_text()
+  assert "| train_step: step | 1.5 s | peer not measured (install .[parity]) | - |" in markdown
+  assert "| train_step: speed | 2 x | 1 x | 2.00x | ratio >= 5x | **no** |" in markdown
+  assert "goal missed: speed; goal ratio >= 5x; limited by: 2 cores" in markdown
+  assert "Test CPU, 2 cores" in markdown and "Quick run" not in markdown
