@@ -63,6 +63,8 @@ def conformer_encoder(num_layers: int, ffn_dim: int, conv_kernel_size: int = 31,
   encoder.conv_groups = 1             # groups of the masked group norm
   encoder.scale_embedding = True      # multiply front-end output by sqrt(D)
   encoder.stochastic_depth = stochastic_depth  # drop rate of the last block (linear in depth)
+  encoder.scan_layers = False         # nn.scan over blocks (stacked params; compile once)
+  encoder.remat = "none"              # activation checkpointing per block: none | full | dots
   return encoder
 
 

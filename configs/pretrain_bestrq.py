@@ -49,6 +49,9 @@ def get_config(variant: str = "tiny"):
       common.conformer_encoder(size["enc"], size["enc_ffn"], size["kernel"],
                                0.0 if variant == "tiny" else 0.1))
   model.bestrq = bestrq(codebook_size=256 if variant == "tiny" else 8192)
+  if variant == "xl":   # pod scale: one compiled block (nn.scan), recomputed in the backward
+    model.encoder.scan_layers, model.encoder.remat = True, "full"
+    model.dtype = "bfloat16"
   return common.assemble(f"pretrain_bestrq:{variant}", model,
                          data=dict(task="pretrain", spec_augment=False),
                          train=dict(learning_rate=2e-3, schedule="inverse_sqrt",

@@ -86,9 +86,12 @@ def _devices(topology: str):
       return list(topologies.get_topology_desc(f"{chip}:{'x'.join(map(str, shape))}",
                                                platform="tpu").devices)
     except Exception as e:  # pylint: disable=broad-except  (missing libtpu, unknown shape)
-      raise MissingExtraError(f"compiling for {topology} needs the TPU compiler: install the "
-                              f"[tpu] extra (pip install 'st-jax[tpu]'); jax said: "
-                              f"{str(e).splitlines()[0][:200]}") from e
+      import importlib.util  # pylint: disable=g-import-not-at-top
+      if importlib.util.find_spec("libtpu") is None:
+        raise MissingExtraError("tpu", f"compiling for {topology} (the TPU compiler)",
+                                "libtpu") from e
+      raise ConfigError(f"the TPU compiler could not describe {topology}: "
+                        f"{str(e).splitlines()[0][:300]}") from e
   devices = jax.devices("cpu")
   if len(devices) < count:
     raise ConfigError(f"{topology} needs {count} host devices but jax has {len(devices)}; run "
@@ -117,14 +120,56 @@ _BYTES = {"pred": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "bf16": 2, "f16": 2, 
           "u32": 4, "f32": 4, "s64": 8, "u64": 8, "f64": 8}
 
 
+_HEADER = re.compile(r"^(?:ENTRY\s+)?%?([\w.\-]+)\s*\(.*\{\s*$")
+_CALLEE = re.compile(r"\b(body|calls|to_apply|branch_computations)=\{?(%[\w.\-]+(?:,\s*%[\w.\-]+)*)")
+_TRIP_COUNT = re.compile(r'"known_trip_count":\{"n":"(\d+)"')
+
+
+def _computations(hlo_text: str) -> tuple[dict[str, list[str]], str]:
+  """HLO module text -> ({computation name: its instruction lines}, entry name). Text without
+  computation headers is one entry computation."""
+  blocks, entry, current = {}, None, None
+  for line in hlo_text.splitlines():
+    header = _HEADER.match(line)
+    if header and not line.startswith(" "):
+      current = header.group(1)
+      blocks[current] = []
+      if line.startswith("ENTRY"):
+        entry = current
+    elif line.startswith("}"):
+      current = None
+    elif current is not None:
+      blocks[current].append(line)
+  if not blocks:
+    return {"entry": hlo_text.splitlines()}, "entry"
+  return blocks, entry or next(iter(blocks))
+
+
 def collective_bytes(hlo_text: str) -> dict[str, int]:
-  """Bytes of the results of each collective kind in a compiled (per-device) HLO module."""
-  totals: dict[str, int] = {}
-  for result, kind in _COLLECTIVE.findall(hlo_text):
-    size = sum(_BYTES[t] * math.prod(int(d) for d in dims.split(",") if d)
-               for t, dims in _ARRAY.findall(result))
-    totals[kind] = totals.get(kind, 0) + size
-  return totals
+  """Bytes of the results of each collective kind one execution of a compiled (per-device) HLO
+  module moves: a collective inside a while loop's body counts once per iteration (XLA's
+  known_trip_count; 1 when unknown), inside called computations once per call."""
+  blocks, entry = _computations(hlo_text)
+  memo: dict[str, dict[str, int]] = {}
+
+  def total(name: str, depth: int = 0) -> dict[str, int]:
+    if name in memo or depth > 64:
+      return memo.get(name, {})
+    sums: dict[str, int] = {}
+    for line in blocks.get(name, ()):
+      for result, kind in _COLLECTIVE.findall(line):
+        size = sum(_BYTES[t] * math.prod(int(d) for d in dims.split(",") if d)
+                   for t, dims in _ARRAY.findall(result))
+        sums[kind] = sums.get(kind, 0) + size
+      trips = _TRIP_COUNT.search(line)
+      for role, callees in _CALLEE.findall(line):
+        times = int(trips.group(1)) if role == "body" and trips else 1
+        for callee in callees.split(","):
+          for kind, size in total(callee.strip().lstrip("%"), depth + 1).items():
+            sums[kind] = sums.get(kind, 0) + times * size
+    memo[name] = sums
+    return sums
+  return total(entry)
 
 
 def _tree_bytes_per_device(tree) -> int:
@@ -136,15 +181,54 @@ def _tree_bytes_per_device(tree) -> int:
   return total
 
 
-def plan(config, topology: str, batch_size: int | None = None, frames: int | None = None,
-         targets: int | None = None) -> dict:
-  """Compiles the train step of ``config`` for ``topology`` -> the report dict."""
+def _compile_step(config, mesh, batch_size: int, frames: int, targets: int):
+  """Ahead-of-time compile of ``config``'s train step on ``mesh`` -> (compiled, abstract state,
+  FLOPs per device from XLA's cost analysis)."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from st_jax import sharding  # pylint: disable=g-import-not-at-top
   from st_jax.models import build_model  # pylint: disable=g-import-not-at-top
   from st_jax.models.model_api import example_batch  # pylint: disable=g-import-not-at-top
   from st_jax.train_setup import StepCompiler, abstract_train_state  # pylint: disable=g-import-not-at-top
+  model = build_model(config)
+  batch = example_batch(config, batch_size, frames, targets)
+  batch["example_mask"] = np.ones((batch_size,), np.float32)
+  tx, state, shardings = abstract_train_state(model, config, mesh, batch, jax.random.PRNGKey(0))
+  batch_sharding = lambda x: jax.sharding.NamedSharding(
+      mesh, jax.sharding.PartitionSpec(sharding.BATCH_AXES, *([None] * (x.ndim - 1))))
+  abstract_batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=batch_sharding(v))
+                    for k, v in batch.items()}
+  compiler = StepCompiler(model, tx, mesh, shardings)
+  compiled = compiler.compile(state, abstract_batch, jax.ShapeDtypeStruct((2,), np.uint32))
+  return compiled, state, compiler.flops
+
+
+def _scanned_layers_flops(config, mesh, batch_size, frames, targets, scanned: float):
+  """FLOPs per device of a scanned encoder's step (None when the encoder is not scanned).
+
+  XLA's cost analysis counts a while loop's body once, so the scanned step shows
+  F_scan = a + b (a: everything but the L blocks, b: one block's forward + backward). The same
+  step unrolled with 2 blocks gives F_2 = a + 2b, so b = F_2 - F_scan and the step costs
+  F = a + L b = F_scan + (L - 1)(F_2 - F_scan). (The optimizer update of the stacked
+  parameters, elementwise and negligible next to b, sits in a for the scanned program.)
+  Collective bytes need no such step: `collective_bytes` multiplies loop bodies by their
+  trip counts.
+  """
+  encoder = config.model.get("encoder", {})
+  layers = int(encoder.get("num_layers", 0))
+  if not encoder.get("scan_layers", False) or layers < 2:
+    return None
+  two = config.copy_and_resolve_references()
+  two.model.encoder.num_layers, two.model.encoder.scan_layers = 2, False
+  _, _, unrolled = _compile_step(two, mesh, batch_size, frames, targets)
+  return scanned + (layers - 1) * (unrolled - scanned)
+
+
+def plan(config, topology: str, batch_size: int | None = None, frames: int | None = None,
+         targets: int | None = None) -> dict:
+  """Compiles the train step of ``config`` for ``topology`` -> the report dict."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from st_jax import sharding  # pylint: disable=g-import-not-at-top
   chip_name, shape = parse_topology(topology)
   chip = CHIPS[chip_name]
   devices = _devices(topology)
@@ -156,17 +240,10 @@ def plan(config, topology: str, batch_size: int | None = None, frames: int | Non
                       f"shards (data x fsdp); pass --batch-size")
   frames = frames or config.data.max_frames
   targets = targets or config.data.max_target_tokens
-  model = build_model(config)
-  batch = example_batch(config, batch_size, frames, targets)
-  batch["example_mask"] = np.ones((batch_size,), np.float32)
-  rng = jax.random.PRNGKey(0)
-  tx, state, shardings = abstract_train_state(model, config, mesh, batch, rng)
-  batch_sharding = lambda x: jax.sharding.NamedSharding(
-      mesh, jax.sharding.PartitionSpec(sharding.BATCH_AXES, *([None] * (x.ndim - 1))))
-  abstract_batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=batch_sharding(v))
-                    for k, v in batch.items()}
-  compiler = StepCompiler(model, tx, mesh, shardings)
-  compiled = compiler.compile(state, abstract_batch, jax.ShapeDtypeStruct((2,), np.uint32))
+  compiled, state, flops = _compile_step(config, mesh, batch_size, frames, targets)
+  collectives = collective_bytes(compiled.as_text())
+  corrected = _scanned_layers_flops(config, mesh, batch_size, frames, targets, flops)
+  flops = flops if corrected is None else corrected
   memory = compiled.memory_analysis()
   per_device = {"params": _tree_bytes_per_device(state.params),
                 "optimizer_state": _tree_bytes_per_device(state.opt_state),
@@ -177,8 +254,6 @@ def plan(config, topology: str, batch_size: int | None = None, frames: int | Non
                 "generated_code": memory.generated_code_size_in_bytes}
   total = (per_device["arguments"] + per_device["outputs"] - per_device["donated_aliases"] +
            per_device["temporaries"])
-  collectives = collective_bytes(compiled.as_text())
-  flops = compiler.flops
   report = {
       "config": config.get("name", ""), "topology": topology, "chips": len(devices),
       "platform": chip.platform, "compiled_for": devices[0].platform,
@@ -189,12 +264,17 @@ def plan(config, topology: str, batch_size: int | None = None, frames: int | Non
       "memory_per_device_bytes": {**per_device, "total": total},
       "hbm_per_device_bytes": chip.hbm_bytes,
       "fits": bool(chip.hbm_bytes == 0 or total <= chip.hbm_bytes),
-      "flops_per_device": flops, "flops_per_step": flops * len(devices),
+      "flops_per_device": flops,
       "collective_bytes_per_device": collectives,
       "peak_flops_per_chip": chip.peak_flops,
   }
+  report["flops_per_step"] = report["flops_per_device"] * len(devices)
+  if corrected is not None:
+    report["cost_note"] = ("scanned encoder: XLA's cost analysis counts the loop body once; "
+                           "FLOPs extrapolated from a 2-block unrolled compile "
+                           "(st_jax/plan.py _scanned_layers_flops)")
   if chip.peak_flops:
-    t_compute = flops / chip.peak_flops
+    t_compute = report["flops_per_device"] / chip.peak_flops
     t_comm = sum(collectives.values()) / chip.link_bytes_per_s
     report.update(estimated_step_seconds=t_compute + t_comm, compute_seconds=t_compute,
                   communication_seconds=t_comm,

@@ -13,7 +13,7 @@ Logical names:
   heads         attention heads N                      kv          per-head dim H
   vocab         output / embedding vocabulary V        mel         input feature bins
   conv          conv channels of the front end         classes     classifier labels
-  cache_length  KV-cache positions (decode)
+  cache_length  KV-cache positions (decode)           layers      stacked layers (nn.scan)
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ LOGICAL_AXIS_RULES: tuple[tuple[str, Any], ...] = (
     ("mel", None),
     ("conv", None),
     ("classes", None),
+    ("layers", None),
 )
 
 LOGICAL_AXIS_NAMES = frozenset(name for name, _ in LOGICAL_AXIS_RULES)

@@ -131,3 +131,72 @@ def test_bad_conformer_settings_raise_config_error(kwargs, field):
   encoder = conformer.ConformerEncoder(1, conformer.ConformerBlock(D, HEADS, 32, **settings))
   with pytest.raises(ConfigError, match=field):
     jax.eval_shape(encoder.init, jax.random.key(0), x, paddings)
+
+
+def _stacked(unrolled_params, num_layers):
+  """Unrolled encoder params (layers_0..layers_{L-1}) -> the scanned layout (layers/block, [L, ...])."""
+  layers = [unrolled_params[f"layers_{i}"] for i in range(num_layers)]
+  return {"layers": {"block": jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *layers)}}
+
+
+@pytest.mark.parametrize("remat", ["none", "full", "dots"])
+def test_scanned_and_rematerialised_layers_equal_the_unrolled_stack(remat):
+  """scan_layers / remat change how the stack is compiled, not what it computes: outputs and
+  parameter gradients equal the unrolled stack's (parameters stacked on a `layers` axis)."""
+  x, paddings = _inputs()
+  unrolled = _encoder(num_layers=3)
+  scanned = unrolled.clone(scan_layers=True, remat=remat)
+  variables = nn.unbox(unrolled.init(jax.random.key(0), x, paddings))
+  stacked = _stacked(variables["params"], 3)
+  abstract = jax.eval_shape(scanned.init, jax.random.key(0), x, paddings)["params"]
+  assert jax.tree_util.tree_map(lambda a: a.shape, nn.unbox(abstract)) == \
+      jax.tree_util.tree_map(lambda a: a.shape, stacked)
+  spec = nn.get_partition_spec(abstract)["layers"]["block"]["ffn1"]["fc1"]["kernel"]
+  assert tuple(spec) == ("layers", "embed", "mlp")
+
+  def loss(module, params):
+    y, _ = module.apply({"params": params}, x, paddings)
+    return jnp.sum(jnp.sin(y)), y
+  (l_unrolled, y_unrolled), g_unrolled = jax.value_and_grad(
+      lambda p: loss(unrolled, p), has_aux=True)(variables["params"])
+  (l_scanned, y_scanned), g_scanned = jax.value_and_grad(
+      lambda p: loss(scanned, p), has_aux=True)(stacked)
+  np.testing.assert_allclose(y_scanned, y_unrolled, atol=1e-5)
+  np.testing.assert_allclose(l_scanned, l_unrolled, rtol=1e-5)
+  for a, b in zip(jax.tree_util.tree_leaves(g_scanned),
+                  jax.tree_util.tree_leaves(_stacked(g_unrolled, 3))):
+    np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_unrolled_remat_keeps_parameter_paths_and_values():
+  x, paddings = _inputs()
+  plain, remat = _encoder(num_layers=2), _encoder(num_layers=2).clone(remat="full")
+  variables = nn.unbox(plain.init(jax.random.key(0), x, paddings))
+  assert jax.tree_util.tree_structure(variables) == jax.tree_util.tree_structure(
+      nn.unbox(remat.init(jax.random.key(0), x, paddings)))
+  grad = jax.grad(lambda p, m: jnp.sum(m.apply({"params": p}, x, paddings)[0] ** 2))
+  for a, b in zip(jax.tree_util.tree_leaves(grad(variables["params"], plain)),
+                  jax.tree_util.tree_leaves(grad(variables["params"], remat))):
+    np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_scanned_stochastic_depth_follows_the_depth_schedule():
+  """Scanned layers drop each residual branch with rate sd * l / L. With sd ~ 1 and L = 2,
+  layer 2 drops all four of its branches always and layer 1 with p = 0.5^4 = 1/16; a row whose
+  every branch dropped is LN(LN(x sqrt(D))) (fresh LN params: scale 1, bias 0). A constant rate
+  of sd in every layer would drop everything in nearly all rows."""
+  rows = 256
+  x = np.random.default_rng(0).standard_normal((rows, FRAMES, D)).astype(np.float32)
+  paddings = np.zeros((rows, FRAMES), np.float32)
+  scanned = _encoder(num_layers=2, stochastic_depth=0.9999).clone(scan_layers=True)
+  variables = scanned.init(jax.random.key(0), x[:2], paddings[:2])
+  y = np.asarray(scanned.apply(variables, x, paddings, deterministic=False,
+                               rngs={"dropout": jax.random.key(1)})[0])
+
+  def layer_norm(v):
+    return (v - v.mean(-1, keepdims=True)) / np.sqrt(v.var(-1, keepdims=True) + 1e-5)
+  all_dropped = layer_norm(layer_norm(x * np.sqrt(D)))
+  fraction = np.mean(np.all(np.abs(y - all_dropped) < 1e-3, axis=(1, 2)))
+  assert 0.02 < fraction < 0.15, fraction
+  with pytest.raises(ConfigError, match="remat"):
+    _encoder().clone(remat="sometimes").init(jax.random.key(0), x[:2], paddings[:2])

@@ -62,3 +62,44 @@ def test_bad_topology_and_batch_are_named():
 def test_tpu_plan_compiles_for_a_v5e_slice():
   report = plan.plan(tiny((4, 4, 1)), "v5e:4x4", batch_size=16)
   assert report["compiled_for"] == "tpu" and report["chips"] == 16 and report["fits"]
+
+
+def test_scanned_encoder_plan_counts_every_layer():
+  """XLA counts a scanned loop body once; the plan extrapolates so the scanned step's FLOPs and
+  collective bytes match the unrolled step's (same model, same mesh)."""
+  base = ["data.max_frames=200", "data.max_target_tokens=16", "mesh.data=2", "mesh.fsdp=4",
+          "model.encoder.num_layers=4"]
+  unrolled = plan.plan(config_lib.load_config("pretrain_bestrq:tiny", base), "cpu:8",
+                       batch_size=8)
+  scanned = plan.plan(config_lib.load_config(
+      "pretrain_bestrq:tiny", [*base, "model.encoder.scan_layers=True"]), "cpu:8", batch_size=8)
+  assert "cost_note" in scanned and "cost_note" not in unrolled
+  assert scanned["parameters"] == unrolled["parameters"]
+  assert scanned["flops_per_device"] == pytest.approx(unrolled["flops_per_device"], rel=0.03)
+  # fsdp gathers every block's weights at least once per step in both programs (the scanned
+  # one again in the backward loop instead of keeping them)
+  assert scanned["collective_bytes_per_device"]["all-gather"] >= \
+      0.9 * unrolled["collective_bytes_per_device"]["all-gather"]
+
+
+def test_collectives_inside_loops_count_once_per_iteration():
+  hlo = """%body.1 (p: (s32[], f32[8])) -> (s32[], f32[8]) {
+  %ag = f32[16]{0} all-gather(f32[8]{0} %x), dimensions={0}
+  %c = f32[4]{0} call(f32[4]{0} %y), to_apply=%inner.2
+}
+
+%inner.2 (q: f32[4]) -> f32[4] {
+  %ar = f32[4]{0} all-reduce(f32[4]{0} %q), to_apply=%add.3
+}
+
+%add.3 (a: f32[], b: f32[]) -> f32[] {
+  %s = f32[] add(f32[] %a, f32[] %b)
+}
+
+ENTRY %main.4 (x: f32[8]) -> f32[8] {
+  %w = (s32[], f32[8]) while((s32[], f32[8]) %t), condition=%cond.5, body=%body.1, backend_config={"known_trip_count":{"n":"5"}}
+  %rs = f32[2]{0} reduce-scatter(f32[8]{0} %x), dimensions={0}
+}
+"""
+  assert plan.collective_bytes(hlo) == {"all-gather": 5 * 64, "all-reduce": 5 * 16,
+                                        "reduce-scatter": 8}

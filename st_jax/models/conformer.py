@@ -13,6 +13,8 @@ LayerNorm ('layer', default) or a group norm whose statistics use unpadded frame
 
 from __future__ import annotations
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -121,10 +123,15 @@ class ConformerBlock(nn.Module):
   param_dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x, paddings, positions=None, deterministic: bool = True) -> jax.Array:
+  def __call__(self, x, paddings, positions=None, deterministic: bool = True,
+               depth_scale: jax.Array | None = None) -> jax.Array:
+    """`depth_scale` (traced, optional) multiplies the stochastic-depth rate (nn.scan)."""
     proj = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    drop_path = StochasticDepth(self.stochastic_depth)
+    stochastic_depth = StochasticDepth(self.stochastic_depth)
     dropout = nn.Dropout(self.dropout)
+
+    def drop_path(y, deterministic):
+      return stochastic_depth(y, deterministic, depth_scale)
 
     def branch(y):
       return drop_path(dropout(y, deterministic=deterministic), deterministic=deterministic)
@@ -146,16 +153,46 @@ class ConformerBlock(nn.Module):
     return constrain(x, ("batch", "length", "embed"))
 
 
+# Activation checkpointing of each block (`model.encoder.remat`): what the backward pass keeps.
+REMAT_POLICIES = {
+    "none": None,                                   # no rematerialisation
+    "full": jax.checkpoint_policies.nothing_saveable,   # recompute the whole block
+    "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,  # keep matmul outputs
+}
+
+
+class _ScanStep(nn.Module):
+  """One layer as an `nn.scan` body: carry x [B, T, D]; broadcast paddings, positions;
+  scanned depth_scale [L] (l / L, the stochastic-depth schedule)."""
+  block: ConformerBlock
+  deterministic: bool = True
+
+  @nn.compact
+  def __call__(self, x, paddings, positions, depth_scale):
+    block = self.block.clone(parent=self, name="block")
+    return block(x, paddings, positions, self.deterministic, depth_scale), None
+
+
 class ConformerEncoder(nn.Module):
   """Stack of Conformer blocks on front-end output: (x [B, T, D], paddings) -> same shapes.
 
   x = dropout(x * sqrt(D) if scale_embedding else x);  x = Block_l(x) for l = 1..L;  y = mask(x)
   `block` is a template; block l is a copy with stochastic-depth rate
   block.stochastic_depth * l / L (linearly increasing with depth).
+
+  scan_layers: the L blocks run as one `nn.scan` over parameters stacked on a leading
+  `layers` axis (paths encoder/layers/block/..., shapes [L, ...]): one block is compiled instead
+  of L, so compile time and program size do not grow with depth (pod-scale configs); same
+  outputs as the unrolled stack given the stacked parameters. remat: 'none' | 'full' | 'dots'
+  (REMAT_POLICIES), activation checkpointing per block: the backward pass recomputes the
+  block's activations instead of keeping them (memory O(L) block inputs instead of O(L)
+  blocks' internals).
   """
   num_layers: int
   block: ConformerBlock
   scale_embedding: bool = True
+  scan_layers: bool = False
+  remat: str = "none"
 
   @nn.compact
   def __call__(self, x, paddings, deterministic: bool = True) -> tuple[jax.Array, jax.Array]:
@@ -166,9 +203,29 @@ class ConformerEncoder(nn.Module):
     if self.scale_embedding:
       x = x * jnp.sqrt(jnp.asarray(self.block.d_model, x.dtype))
     x = nn.Dropout(self.block.dropout)(x, deterministic=deterministic)
+    if self.remat not in REMAT_POLICIES:
+      raise ConfigError(f"model.encoder.remat={self.remat!r} must be one of "
+                        f"{', '.join(REMAT_POLICIES)}")
     positions = jnp.arange(x.shape[1])[None, :]
+    if self.scan_layers:
+      step = _ScanStep
+      if self.remat != "none":
+        step = nn.remat(step, prevent_cse=False, policy=REMAT_POLICIES[self.remat])
+      scanned = nn.scan(step, variable_axes={"params": 0},
+                        split_rngs={"params": True, "dropout": True},
+                        in_axes=(nn.broadcast, nn.broadcast, 0), length=self.num_layers,
+                        metadata_params={nn.PARTITION_NAME: "layers"})
+      depth_scale = jnp.arange(1, self.num_layers + 1, dtype=jnp.float32) / self.num_layers
+      x, _ = scanned(self.block, deterministic, name="layers")(x, paddings, positions,
+                                                               depth_scale)
+      return mask_padded(x, paddings), paddings
+    block_class = type(self.block)
+    if self.remat != "none":   # argument 4 (self = 0) is `deterministic`: static
+      block_class = nn.remat(block_class, static_argnums=(4,), policy=REMAT_POLICIES[self.remat])
+    fields = {f.name: getattr(self.block, f.name) for f in dataclasses.fields(self.block)
+              if f.init and f.name not in ("parent", "name")}
     for layer in range(self.num_layers):
-      rate = self.block.stochastic_depth * (layer + 1) / self.num_layers
-      block = self.block.clone(parent=self, name=f"layers_{layer}", stochastic_depth=rate)
-      x = block(x, paddings, positions, deterministic)
+      fields["stochastic_depth"] = self.block.stochastic_depth * (layer + 1) / self.num_layers
+      x = block_class(**fields, parent=self, name=f"layers_{layer}")(x, paddings, positions,
+                                                                      deterministic)
     return mask_padded(x, paddings), paddings

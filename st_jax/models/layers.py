@@ -220,14 +220,17 @@ class FeedForward(nn.Module):
 class StochasticDepth(nn.Module):
   """Drops a whole residual branch per example: y = b * x / (1 - rate), b ~ Bernoulli(1 - rate).
 
-  Identity when deterministic or rate == 0. Uses the 'dropout' rng stream.
+  Identity when deterministic or rate == 0. Uses the 'dropout' rng stream. `scale` (a traced
+  scalar, e.g. the depth fraction of a layer inside `nn.scan`) multiplies `rate`.
   """
   rate: float
 
   @nn.compact
-  def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array, deterministic: bool = True,
+               scale: jax.Array | None = None) -> jax.Array:
     if deterministic or self.rate == 0.0:
       return x
-    keep = jax.random.bernoulli(self.make_rng("dropout"), 1.0 - self.rate,
+    rate = self.rate if scale is None else self.rate * scale
+    keep = jax.random.bernoulli(self.make_rng("dropout"), 1.0 - rate,
                                 (x.shape[0],) + (1,) * (x.ndim - 1))
-    return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros((), x.dtype))
+    return jnp.where(keep, x / (1.0 - rate), jnp.zeros((), x.dtype))

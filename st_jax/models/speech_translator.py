@@ -74,7 +74,9 @@ def build_encoder(model, name: str = "encoder") -> nn.Module:
         encoder.conv_kernel_size, encoder.conv_norm, encoder.conv_groups, encoder.position,
         model.attention_impl, model.dropout, model.attention_dropout, model.activation_dropout,
         encoder.stochastic_depth, dtype, param_dtype)
-    return ConformerEncoder(encoder.num_layers, block, encoder.scale_embedding, name=name)
+    return ConformerEncoder(encoder.num_layers, block, encoder.scale_embedding,
+                            encoder.get("scan_layers", False), encoder.get("remat", "none"),
+                            name=name)
   if encoder.type == "transformer":
     return TransformerEncoder(
         encoder.num_layers, transformer_layer(model, encoder), encoder.position,
