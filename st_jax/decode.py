@@ -107,6 +107,17 @@ def _gather_beams(tree, indices: jax.Array):
       x, indices.reshape(indices.shape + (1,) * (x.ndim - 2)), axis=1), tree)
 
 
+def _reorder_cache(cache, rows: jax.Array):
+  """Cache rows [B*K, ...] -> the parents' rows. Only the per-hypothesis part changes: a cache
+  dict with a "self" entry (transformer.py: self-attention K/V) keeps its other entries
+  (cross-attention K/V, memory paddings), which are the same for every beam of an utterance
+  and parents never leave their utterance; gathering them each step would copy
+  B*K x T' x D per layer for nothing."""
+  if isinstance(cache, dict) and "self" in cache:
+    return {**cache, "self": jax.tree.map(lambda x: x[rows], cache["self"])}
+  return jax.tree.map(lambda x: x[rows], cache)
+
+
 def _parent_rows(parents: jax.Array, beam_size: int) -> jax.Array:
   """parents [B, K] (beam index within the utterance) -> flat rows [B*K] = b*K + parents[b, k]."""
   return (jnp.arange(parents.shape[0])[:, None] * beam_size + parents).reshape(-1)
@@ -191,7 +202,7 @@ def beam_search(model, params, batch: dict, beam_size: int, max_length: int,
     live_scores, pick = jax.lax.top_k(jnp.where(is_eos, NEG_INF, cand_scores), k)
     live_tokens = _gather_beams(cand_tokens, pick)
     rows = _parent_rows(jnp.take_along_axis(parents, pick, axis=1), k)
-    cache = jax.tree.map(lambda x: x[rows], cache)
+    cache = _reorder_cache(cache, rows)
     if ctc_x is not None:
       ctc_state = ctc_prefix.select(ctc_state, *ctc_ext, rows,
                                     jnp.take_along_axis(cand_token, pick, axis=1).reshape(-1))

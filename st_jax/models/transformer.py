@@ -9,7 +9,8 @@ encoder_attn_layer_norm, ffn/{fc1, fc2}, final_layer_norm}, embed_tokens, embed_
 layer_norm. Fixed sinusoidal positions have no parameters.
 
 Incremental decoding uses an explicit cache pytree whose every leaf has a leading batch dim,
-so beam search can reorder it with `jax.tree.map(lambda x: x[beam_indices], cache)`:
+so beam search can reorder it by rows; only 'self' changes per hypothesis, so beam search
+reorders that entry alone (decode.py `_reorder_cache`):
   {'self': {'layers_i': {'key', 'value'} [B, L, N, H]},      filled step by step
    'cross': {'layers_i': {'key', 'value'} [B, T, N, H]},     encoder keys/values, computed once
    'memory_paddings': [B, T]}
