@@ -18,15 +18,21 @@ VARIANTS = {
 }
 
 
-def get_config(variant: str = "tiny"):
-  size = common.select_variant("mt_transformer", VARIANTS, variant)
+def text_model(size: dict):
+  """config.model of token embedding + transformer encoder/decoder from a variant dict with
+  keys d, heads, layers, ffn (also the response family's model)."""
 
   def stack(decoder):
     return common.transformer_stack(size["layers"], size["ffn"], decoder=decoder,
                                     scale_embedding=True, max_length=1024)
 
-  model = common.model_config(size["d"], size["heads"], common.embedding_frontend(),
-                              stack(decoder=False), stack(decoder=True))
+  return common.model_config(size["d"], size["heads"], common.embedding_frontend(),
+                             stack(decoder=False), stack(decoder=True))
+
+
+def get_config(variant: str = "tiny"):
+  size = common.select_variant("mt_transformer", VARIANTS, variant)
+  model = text_model(size)
   return common.assemble(f"mt_transformer:{variant}", model,
                          data=dict(task="mt", vocab_size=size["vocab"]),
                          train=dict(learning_rate=5e-4, schedule="inverse_sqrt",

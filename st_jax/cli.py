@@ -23,6 +23,12 @@ def _data_synth(args):
                            sample_rate=args.sample_rate, tokenizer_vocab=args.vocab_size)
 
 
+def _data_qa(args):
+  from st_jax.data import qa_corpus  # pylint: disable=g-import-not-at-top
+  qa_corpus.write_qa_corpus(args.out, size=args.size, seed=args.seed,
+                            tokenizer_vocab=args.vocab_size)
+
+
 def _data_prepare(args):
   from st_jax.data import prepare
   prepare.prepare_corpus(args.format, args.src, args.out, sample_rate=args.sample_rate,
@@ -141,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
   synth.add_argument("--sample-rate", type=int, default=16000)
   synth.add_argument("--vocab-size", type=int, default=1000, help="sentencepiece vocabulary")
   synth.set_defaults(run=_data_synth)
+
+  qa = data_commands.add_parser("qa", help="text corpus of English questions and answers "
+                                "(response model, data.task mt)")
+  qa.add_argument("--out", required=True, help="output corpus directory")
+  qa.add_argument("--size", type=int, default=20000, help="number of distinct questions")
+  qa.add_argument("--seed", type=int, default=0)
+  qa.add_argument("--vocab-size", type=int, default=1000, help="sentencepiece vocabulary")
+  qa.set_defaults(run=_data_qa)
 
   prep = data_commands.add_parser("prepare", help="import a real corpus into manifest + TFDS")
   prep.add_argument("--format", required=True,

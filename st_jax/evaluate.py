@@ -56,8 +56,7 @@ class _Examples:
       example = source[int(i)]
       text = _text(example["text"])
       lang = _text(example["lang"])
-      target = text if data.task == "asr" or lang == data.tgt_lang else \
-          _text(example[f"translation_{data.tgt_lang}"])
+      target = text if data.task == "asr" else features_lib.target_text(example, data.tgt_lang)
       encoded = {"transcripts": trained.source_tokenizer.encode(text),
                  "targets": trained.target_tokenizer.encode(target),
                  "emotion": EMOTIONS.index(_text(example["emotion"]))

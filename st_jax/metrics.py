@@ -33,14 +33,18 @@ def _check(hypotheses: Sequence[str], references: Sequence[str]) -> None:
 
 
 def translation_metrics(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
-  """Corpus BLEU and chrF (0..100) with their sacrebleu signatures."""
+  """Corpus BLEU and chrF (0..100) with their sacrebleu signatures, and the exact-match rate
+  (fraction of hypotheses equal to their reference after collapsing whitespace; the measure of
+  a response model, whose answers are right or wrong)."""
   import sacrebleu  # pylint: disable=g-import-not-at-top
   _check(hypotheses, references)
   bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF()
   bleu_score = bleu.corpus_score(list(hypotheses), [list(references)])
   chrf_score = chrf.corpus_score(list(hypotheses), [list(references)])
+  exact = np.mean([" ".join(h.split()) == " ".join(r.split())
+                   for h, r in zip(hypotheses, references)])
   return {"bleu": float(bleu_score.score), "chrf": float(chrf_score.score),
-          "bleu_signature": str(bleu.get_signature()),
+          "exact_match": float(exact), "bleu_signature": str(bleu.get_signature()),
           "chrf_signature": str(chrf.get_signature())}
 
 

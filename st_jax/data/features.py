@@ -74,6 +74,18 @@ def feature_stats(data, max_utterances: int = 1000) -> audio_lib.FeatureStats:
   return stats
 
 
+def target_text(example, tgt_lang: str) -> str:
+  """The text in ``tgt_lang`` of a stored example: its ``translation_<tgt_lang>`` field, or its
+  transcript when it is spoken in ``tgt_lang`` and that field is empty (a filled same-language
+  field is a response, e.g. the answer of a QA corpus; `Utterance.translation` is the same rule
+  for manifest rows)."""
+  field = f"translation_{tgt_lang}"
+  value = _text(example[field]) if field in example else ""
+  if not value and _text(example["lang"]) == tgt_lang:
+    return _text(example["text"])
+  return value
+
+
 class ExampleEncoder:
   """Turns one stored example into unpadded arrays; picklable for grain worker processes."""
 
@@ -94,9 +106,7 @@ class ExampleEncoder:
   def target_text(self, example) -> str:
     if self.data.task in SOURCE_TEXT_TASKS:
       return _text(example["text"])
-    field = "text" if _text(example["lang"]) == self.data.tgt_lang else \
-        f"translation_{self.data.tgt_lang}"
-    return _text(example[field])
+    return target_text(example, self.data.tgt_lang)
 
   def features(self, example, rng: np.random.Generator) -> np.ndarray:
     """[T, F] normalised (and, when training, augmented) log-mel of the example's audio."""

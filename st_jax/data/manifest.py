@@ -4,7 +4,8 @@ A corpus directory holds one manifest per split, ``<split>.tsv``, UTF-8, tab sep
 header line. Required columns (``REQUIRED_COLUMNS``)::
 
   id              unique utterance id (no tabs/newlines)
-  audio           path of the audio file, relative to the manifest's directory (or absolute)
+  audio           path of the audio file, relative to the manifest's directory (or absolute);
+                  empty for text-only rows (`st-jax data qa`)
   duration        seconds (float)
   lang            ISO 639-1 code of the spoken language: en, de, fr, ...
   text            transcript in ``lang``
@@ -13,7 +14,8 @@ header line. Required columns (``REQUIRED_COLUMNS``)::
   speaker         speaker / voice id
   emotion         neutral | happy | sad | angry ("" when unknown)
 
-Optional columns (``OPTIONAL_COLUMNS``): ``translation_en`` (for non-English speech) and
+Optional columns (``OPTIONAL_COLUMNS``): ``translation_en`` (for non-English speech; on an English
+row a response to it: the answer of a QA corpus, the target of a response model) and
 ``alignment`` (JSON list ``[[phoneme, start_s, end_s], ...]``, the duration targets for TTS).
 Unknown extra columns are kept as strings.
 """
@@ -51,8 +53,9 @@ class Utterance:
   alignment: list = dataclasses.field(default_factory=list)
 
   def translation(self, lang: str) -> str:
-    """Text of this utterance in ``lang`` (its transcript when ``lang`` is its own language)."""
-    if lang == self.lang:
+    """Text of this utterance in ``lang``: its ``translation_<lang>`` column, or its transcript
+    when ``lang`` is its own language and that column is empty (see `target_text`)."""
+    if lang == self.lang and not getattr(self, f"translation_{lang}", ""):
       return self.text
     value = getattr(self, f"translation_{lang}", None)
     if value is None:
@@ -170,7 +173,8 @@ def read_manifest(path: str) -> list[Utterance]:
         raise ManifestError(f"{path}:{number}: alignment is not valid JSON ({e})") from None
     audio = record["audio"]
     rows.append(Utterance(
-        id=record["id"], audio=audio if os.path.isabs(audio) else os.path.join(base, audio),
+        id=record["id"],
+        audio=audio if not audio or os.path.isabs(audio) else os.path.join(base, audio),
         duration=duration, lang=record["lang"], text=record["text"],
         translation_de=record["translation_de"], translation_fr=record["translation_fr"],
         speaker=record["speaker"], emotion=record["emotion"],

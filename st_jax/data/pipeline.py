@@ -112,7 +112,7 @@ def _eligible(data, split: str, encoder_tokenizers):
   texts = [rows[str(index["id"][i])] for i in chosen]
   transcripts = np.asarray([len(src_tok.encode(r.text)) for r in texts])
   own_text = data.task in features_lib.SOURCE_TEXT_TASKS
-  targets = np.asarray([len(tgt_tok.encode(r.text if own_text or r.lang == data.tgt_lang
+  targets = np.asarray([len(tgt_tok.encode(r.text if own_text
                                            else r.translation(data.tgt_lang))) + 1
                         for r in texts])
   if data.task == "mt":

@@ -38,8 +38,13 @@ TEXT_FIELDS = ("id", "lang", "text", "translation_en", "translation_de", "transl
 
 
 def _load_int16(task: tuple[str, int]):
-  """Worker: (path, rate) -> (int16 samples, None) or (None, error message)."""
+  """Worker: (path, rate) -> (int16 samples, None) or (None, error message).
+
+  A row without an audio path (a text-only corpus, e.g. `st-jax data qa`) stores no samples.
+  """
   path, rate = task
+  if not path:
+    return np.zeros(0, np.int16), None
   try:
     samples, _ = audio_lib.load_audio(path, rate)
   except AudioError as e:
@@ -156,12 +161,13 @@ def write_corpus(out_dir: str, splits: dict[str, list[Utterance]], sample_rate: 
 
 
 def _write_tokenizers(out_dir: str, train_rows: Sequence[Utterance], vocab_size: int):
-  """Shared and per-language SentencePiece models trained on the train split's text."""
+  """Shared and per-language SentencePiece models trained on the train split's text (a
+  same-language ``translation_<lang>``, e.g. a QA corpus' answer, counts as ``lang`` text)."""
   per_lang: dict[str, set] = {}
   for row in train_rows:
     per_lang.setdefault(row.lang, set()).add(row.text)
     for lang in ("en", "de", "fr"):
-      if lang != row.lang and getattr(row, f"translation_{lang}"):
+      if getattr(row, f"translation_{lang}"):
         per_lang.setdefault(lang, set()).add(getattr(row, f"translation_{lang}"))
   everything = [t for texts in per_lang.values() for t in texts]
   tokenizer_lib.train_tokenizer(everything, tokenizer_lib.tokenizer_path(out_dir), vocab_size)
