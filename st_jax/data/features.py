@@ -24,12 +24,13 @@ import numpy as np
 
 from st_jax.data import audio as audio_lib
 from st_jax.data import augment
+from st_jax.data import segments
 from st_jax.data import storage
 from st_jax.data import tokenizer as tokenizer_lib
 from st_jax.data.manifest import EMOTIONS, LANGS
 from st_jax.errors import ConfigError
 
-TASKS = ("st", "asr", "mt", "classify", "pretrain")
+TASKS = ("st", "asr", "mt", "classify", "pretrain", "vocoder")
 SOURCE_TEXT_TASKS = ("asr", "pretrain")   # targets = the transcript (pretrain ignores them)
 
 
@@ -130,6 +131,8 @@ class ExampleEncoder:
 
   def encode(self, example, rng: np.random.Generator) -> dict:
     """Unpadded arrays of one example (features only for speech tasks)."""
+    if self.data.task == "vocoder":   # audio segment + raw log-mel (segments.py)
+      return segments.encode(example, rng, self.data)
     out = {
         "transcripts": self.src_tokenizer.encode(_text(example["text"])),
         "targets": self.tgt_tokenizer.encode(self.target_text(example)),
@@ -160,6 +163,8 @@ def collate(encoded: list, shape: dict, task: str) -> dict:
 
   Targets get EOS appended and decoder inputs BOS prepended before padding to S.
   """
+  if task == "vocoder":
+    return segments.collate(encoded)
   mask = np.asarray([e is not None for e in encoded], np.float32)
   template = next(e for e in encoded if e is not None)
   filled = [e if e is not None else _empty_like(template) for e in encoded]

@@ -22,6 +22,7 @@ import numpy as np
 
 from st_jax.data import bucketing
 from st_jax.data import features as features_lib
+from st_jax.data import segments
 from st_jax.data import storage
 from st_jax.data.manifest import read_manifest, split_path
 from st_jax.errors import ConfigError
@@ -117,6 +118,8 @@ def _eligible(data, split: str, encoder_tokenizers):
                         for r in texts])
   if data.task == "mt":
     lengths = transcripts
+  elif data.task == "vocoder":   # fixed-length segments of every utterance (segments.py)
+    lengths = np.full(len(chosen), segments.segment_frames(data))
   else:
     lengths = np.asarray([features_lib.num_frames(n, data) for n in index["num_samples"][chosen]])
   return chosen, lengths, targets, transcripts

@@ -163,10 +163,13 @@ class ClassifierModel(_Model):
 
 def build_model(config: ml_collections.ConfigDict) -> Seq2SeqModel | ClassifierModel:
   """The model API object for `config` (data.task 'classify' -> ClassifierModel, 'pretrain' ->
-  bestrq.PretrainModel, else seq2seq)."""
-  if config.data.task not in ("st", "asr", "mt", "classify", "pretrain"):
+  bestrq.PretrainModel, 'vocoder' -> hifigan.VocoderModel, else seq2seq)."""
+  if config.data.task not in ("st", "asr", "mt", "classify", "pretrain", "vocoder"):
     raise ConfigError(f"data.task={config.data.task!r} is not one of 'st', 'asr', 'mt', "
-                      f"'classify', 'pretrain'")
+                      f"'classify', 'pretrain', 'vocoder'")
+  if config.data.task == "vocoder":
+    from st_jax.models.hifigan import VocoderModel  # pylint: disable=g-import-not-at-top
+    return VocoderModel(config)
   if config.data.task == "pretrain":
     from st_jax.models.bestrq import PretrainModel  # pylint: disable=g-import-not-at-top
     model = PretrainModel(config)
