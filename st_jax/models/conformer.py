@@ -57,6 +57,36 @@ class MaskedGroupNorm(nn.Module):
     return (normed * scale + bias).astype(self.dtype)
 
 
+class DepthwiseConv(nn.Module):
+  """Depthwise 'same' convolution over time: x [B, T, D] -> y [B, T, D],
+
+  y[b, t, c] = bias[c] + sum_{k<K} kernel[k, 0, c] x[b, t + k - K//2, c]   (zeros outside).
+
+  Parameters as flax nn.Conv(feature_group_count=D) names and shapes them (kernel [K, 1, D],
+  bias [D]). The kernel is sharded over `embed` when stored (fsdp) but gathered before use,
+  so the activations stay batch-sharded (left alone, XLA shards them by channel to match the
+  kernel and then fully rematerialises them back).
+  """
+  kernel_size: int
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    channels = x.shape[-1]
+    kernel = self.param("kernel", partitioned(nn.initializers.lecun_normal(),
+                                              (None, None, "embed")),
+                        (self.kernel_size, 1, channels), self.param_dtype)
+    bias = self.param("bias", partitioned(nn.initializers.zeros, ("embed",)), (channels,),
+                      self.param_dtype)
+    kernel = constrain(kernel.astype(self.dtype), (None, None, None))
+    x = constrain(x.astype(self.dtype), ("batch", "length", "embed"))
+    y = jax.lax.conv_general_dilated(x, kernel, (1,), "SAME",
+                                     dimension_numbers=("NWC", "WIO", "NWC"),
+                                     feature_group_count=channels)
+    return constrain(y + bias.astype(self.dtype), ("batch", "length", "embed"))
+
+
 class ConvolutionModule(nn.Module):
   """Conformer convolution module: x [B, T, D] -> [B, T, D].
 
@@ -82,11 +112,9 @@ class ConvolutionModule(nn.Module):
     proj = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     h = layer_norm(name="layer_norm", **proj)(x)
     h = dense(2 * channels, ("embed", "mlp"), name="pointwise_conv1", **proj)(h)
+    h = constrain(h, ("batch", "length", "mlp"))
     h = mask_padded(jax.nn.glu(h, axis=-1), paddings)
-    h = nn.Conv(channels, (self.kernel_size,), padding="SAME", feature_group_count=channels,
-                kernel_init=partitioned(nn.initializers.lecun_normal(), (None, None, "embed")),
-                bias_init=partitioned(nn.initializers.zeros, ("embed",)),
-                name="depthwise_conv", **proj)(h)
+    h = DepthwiseConv(self.kernel_size, name="depthwise_conv", **proj)(h)
     if self.norm == "layer":
       h = layer_norm(name="depthwise_layer_norm", **proj)(h)
     else:
