@@ -13,7 +13,7 @@ from st_jax.errors import NotYetBuiltError, UserError
 
 _PLANNED = {
     # command: the issue area that builds it
-    "synthesize": "speech synthesis", "s2st": "speech synthesis",
+    "s2st": "speech synthesis",
 }
 
 
@@ -124,6 +124,15 @@ def _plan(args):
     print(f"wrote {args.json}")
 
 
+def _synthesize(args):
+  from st_jax import synthesis  # pylint: disable=g-import-not-at-top
+  seconds = synthesis.synthesize_to_file(
+      args.workdir, args.text, args.out, lang=args.lang, emotion=args.emotion,
+      speaker=args.speaker, rate=args.rate, pitch_shift=args.pitch_shift,
+      energy_scale=args.energy_scale, vocoder=args.vocoder, step=args.step)
+  print(f"wrote {args.out} ({seconds:.2f} s)")
+
+
 def _not_yet(name):
   def run(_args):
     raise NotYetBuiltError(f"`st-jax {name}` is not available in this version yet "
@@ -221,6 +230,25 @@ def build_parser() -> argparse.ArgumentParser:
   serve = commands.add_parser("serve", help="serve an export over HTTP with dynamic batching")
   serving_cli.add_serve_arguments(serve)
   serve.set_defaults(run=serving_cli.run_serve)
+
+  synth_cmd = commands.add_parser("synthesize", help="speak a text with a TTS workdir into a "
+                                  "16-bit wav")
+  synth_cmd.add_argument("--workdir", required=True, help="a TTS workdir (tts config)")
+  synth_cmd.add_argument("--text", required=True, help="the text to speak")
+  synth_cmd.add_argument("--out", required=True, help="output .wav (16-bit, the model's rate)")
+  synth_cmd.add_argument("--lang", default=None, help="language (default: the model's first)")
+  synth_cmd.add_argument("--emotion", default="neutral", help="neutral | happy | sad | angry")
+  synth_cmd.add_argument("--speaker", default=None, help="speaker id or name (default: the "
+                         "language's first training speaker)")
+  synth_cmd.add_argument("--rate", type=float, default=1.0, help="speaking rate (2 = twice "
+                         "as fast)")
+  synth_cmd.add_argument("--pitch-shift", type=float, default=0.0, help="semitones")
+  synth_cmd.add_argument("--energy-scale", type=float, default=1.0, help="loudness factor")
+  synth_cmd.add_argument("--vocoder", default="griffin_lim", help="griffin_lim or a vocoder "
+                         "workdir")
+  synth_cmd.add_argument("--step", type=int, default=None, help="checkpoint step (default: "
+                         "latest)")
+  synth_cmd.set_defaults(run=_synthesize)
 
   for name in _PLANNED:
     sub = commands.add_parser(name, help=f"(planned: {_PLANNED[name]})")

@@ -46,7 +46,10 @@ def save_assets(config: ml_collections.ConfigDict, workdir: str) -> str:
     source = tokenizer_lib.tokenizer_path(data.corpus_dir,
                                           None if data.tokenizer == "shared" else lang)
     shutil.copyfile(source, os.path.join(directory, name))
-  if data.task != "mt" and data.normalization == "global":
+  if data.task == "tts":   # symbol inventory, TTS statistics, speakers (tts_features.py)
+    from st_jax.data import tts_features  # pylint: disable=g-import-not-at-top
+    tts_features.save_assets(config, directory)
+  elif data.task != "mt" and data.normalization == "global":
     features_lib.feature_stats(data).save(os.path.join(directory, STATS_FILE))
   return directory
 

@@ -145,7 +145,8 @@ def evaluate_loss(model, config, mesh, params, train_pipe) -> dict:
         totals[k] = totals.get(k, 0.0) + float(np.sum(v))
   weight = max(totals.get("weight", 0.0), 1e-9)
   out = {"loss": totals.get("loss_sum", 0.0) / weight}
-  out["perplexity"] = float(np.exp(min(totals.get("nll_sum", 0.0) / weight, 50.0)))
+  if "nll_sum" in totals:   # token models (TTS and vocoders have no perplexity)
+    out["perplexity"] = float(np.exp(min(totals["nll_sum"] / weight, 50.0)))
   if "correct" in totals:
     out["accuracy"] = totals["correct"] / weight
   return out

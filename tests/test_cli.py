@@ -12,7 +12,7 @@ def run(*args):
 
 
 def test_planned_command_says_so_without_traceback():
-  result = run("synthesize", "--text", "x")
+  result = run("s2st", "x.wav")
   assert result.returncode == 2
   assert "not available in this version yet" in result.stderr
   assert "Traceback" not in result.stderr

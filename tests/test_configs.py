@@ -41,7 +41,7 @@ EXPECTED = {
 
 def test_every_family_is_listed():
   assert set(FAMILIES) == {"st_conformer", "asr_conformer", "mt_transformer", "s2t_transformer",
-                           "whisper", "classifier", "pretrain_bestrq", "response"}
+                           "whisper", "classifier", "pretrain_bestrq", "response", "tts"}
 
 
 @pytest.mark.parametrize("family,variant", ALL_VARIANTS, ids=[f"{f}:{v}" for f, v in ALL_VARIANTS])

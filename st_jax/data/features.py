@@ -30,7 +30,7 @@ from st_jax.data import tokenizer as tokenizer_lib
 from st_jax.data.manifest import EMOTIONS, LANGS
 from st_jax.errors import ConfigError
 
-TASKS = ("st", "asr", "mt", "classify", "pretrain", "vocoder")
+TASKS = ("st", "asr", "mt", "classify", "pretrain", "vocoder", "tts")
 SOURCE_TEXT_TASKS = ("asr", "pretrain")   # targets = the transcript (pretrain ignores them)
 
 
@@ -99,8 +99,12 @@ class ExampleEncoder:
                                                       data.src_lang)
     self.tgt_tokenizer = tokenizer_lib.load_tokenizer(data.corpus_dir, data.tokenizer,
                                                       data.tgt_lang)
-    self.stats = feature_stats(data) if data.normalization == "global" and data.task != "mt" \
-        else None
+    self.stats = feature_stats(data) if data.normalization == "global" and \
+        data.task not in ("mt", "tts") else None
+    self.tts = None
+    if data.task == "tts":   # symbols, mel, durations, pitch, energy (tts_features.py)
+      from st_jax.data import tts_features  # pylint: disable=g-import-not-at-top
+      self.tts = tts_features.TTSExampleEncoder(data, train)
     self.speakers = {s: i for i, s in enumerate(storage.read_metadata(data.corpus_dir)
                                                 ["speakers"])}
 
@@ -133,6 +137,8 @@ class ExampleEncoder:
     """Unpadded arrays of one example (features only for speech tasks)."""
     if self.data.task == "vocoder":   # audio segment + raw log-mel (segments.py)
       return segments.encode(example, rng, self.data)
+    if self.tts is not None:
+      return self.tts.encode(example, rng)
     out = {
         "transcripts": self.src_tokenizer.encode(_text(example["text"])),
         "targets": self.tgt_tokenizer.encode(self.target_text(example)),
@@ -165,6 +171,9 @@ def collate(encoded: list, shape: dict, task: str) -> dict:
   """
   if task == "vocoder":
     return segments.collate(encoded)
+  if task == "tts":
+    from st_jax.data import tts_features  # pylint: disable=g-import-not-at-top
+    return tts_features.collate(encoded, shape)
   mask = np.asarray([e is not None for e in encoded], np.float32)
   template = next(e for e in encoded if e is not None)
   filled = [e if e is not None else _empty_like(template) for e in encoded]

@@ -24,6 +24,7 @@ from st_jax.data import bucketing
 from st_jax.data import features as features_lib
 from st_jax.data import segments
 from st_jax.data import storage
+from st_jax.data import tts_features
 from st_jax.data.manifest import read_manifest, split_path
 from st_jax.errors import ConfigError
 
@@ -99,7 +100,8 @@ def _eligible(data, split: str, encoder_tokenizers):
   a fixed random ``data.label_fraction`` of them, for low-resource experiments)."""
   index = storage.read_index(data.corpus_dir, split)
   rows = {r.id: r for r in read_manifest(split_path(data.corpus_dir, split))}
-  chosen = np.flatnonzero(index["lang"] == data.src_lang)
+  langs = tts_features.languages(data) if data.task == "tts" else (data.src_lang,)
+  chosen = np.flatnonzero(np.isin(index["lang"], langs))
   if not len(chosen):
     raise ConfigError(f"data.src_lang={data.src_lang!r}: split {split!r} of {data.corpus_dir} "
                       f"has no utterances in that language")
@@ -111,7 +113,8 @@ def _eligible(data, split: str, encoder_tokenizers):
     chosen = np.sort(np.random.default_rng(1234).permutation(chosen)[:keep])
   src_tok, tgt_tok = encoder_tokenizers
   texts = [rows[str(index["id"][i])] for i in chosen]
-  transcripts = np.asarray([len(src_tok.encode(r.text)) for r in texts])
+  transcripts = np.asarray([len(src_tok.encode(r.text)) for r in texts]) if data.task != "tts" \
+      else tts_features.symbol_counts(data, texts)   # TTS: symbols per utterance
   own_text = data.task in features_lib.SOURCE_TEXT_TASKS
   targets = np.asarray([len(tgt_tok.encode(r.text if own_text
                                            else r.translation(data.tgt_lang))) + 1

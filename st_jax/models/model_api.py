@@ -163,10 +163,14 @@ class ClassifierModel(_Model):
 
 def build_model(config: ml_collections.ConfigDict) -> Seq2SeqModel | ClassifierModel:
   """The model API object for `config` (data.task 'classify' -> ClassifierModel, 'pretrain' ->
-  bestrq.PretrainModel, 'vocoder' -> hifigan.VocoderModel, else seq2seq)."""
-  if config.data.task not in ("st", "asr", "mt", "classify", "pretrain", "vocoder"):
+  bestrq.PretrainModel, 'vocoder' -> hifigan.VocoderModel, 'tts' -> tts.TTSModel, else
+  seq2seq)."""
+  if config.data.task not in ("st", "asr", "mt", "classify", "pretrain", "vocoder", "tts"):
     raise ConfigError(f"data.task={config.data.task!r} is not one of 'st', 'asr', 'mt', "
-                      f"'classify', 'pretrain', 'vocoder'")
+                      f"'classify', 'pretrain', 'vocoder', 'tts'")
+  if config.data.task == "tts":
+    from st_jax.models.tts import TTSModel  # pylint: disable=g-import-not-at-top
+    return TTSModel(config)
   if config.data.task == "vocoder":
     from st_jax.models.hifigan import VocoderModel  # pylint: disable=g-import-not-at-top
     return VocoderModel(config)
@@ -187,6 +191,9 @@ def build_model(config: ml_collections.ConfigDict) -> Seq2SeqModel | ClassifierM
 def example_batch(config: ml_collections.ConfigDict, batch_size: int = 2, num_frames: int = 64,
                   target_length: int = 8) -> dict:
   """A zero batch with every key the model of `config` reads (for init / eval_shape / tests)."""
+  if config.data.task == "tts":
+    from st_jax.models import tts  # pylint: disable=g-import-not-at-top
+    return tts.example_batch(config, batch_size, num_frames, target_length)
   b, u, s = batch_size, target_length, target_length
   batch = {"decoder_inputs": np.ones((b, s), np.int32), "targets": np.full((b, s), 2, np.int32),
            "target_paddings": np.zeros((b, s), np.float32),
