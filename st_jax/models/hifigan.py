@@ -165,12 +165,10 @@ class MultiPeriodDiscriminator(nn.Module):
 
 class MultiScaleDiscriminator(nn.Module):
   """audio [B, L] -> ([scores per scale], [feature maps per scale]); scale s sees the audio
-  average-pooled s times (window 4, stride 2, zero padding 2 counted, as PyTorch)."""
+  average-pooled s times (window 4, stride 2, zero padding 2 counted, as PyTorch).
+  ``stack`` = (channels, kernels, strides, groups) of every ScaleDiscriminator."""
   num_scales: int
-  channels: Sequence[int]
-  kernels: Sequence[int]
-  strides: Sequence[int]
-  groups: Sequence[int]
+  stack: tuple
 
   @nn.compact
   def __call__(self, audio: jax.Array):
@@ -180,9 +178,7 @@ class MultiScaleDiscriminator(nn.Module):
       if s:
         x = nn.avg_pool(x[..., None], (4,), (2,), padding=[(2, 2)],
                         count_include_pad=True)[..., 0]
-      score, maps = ScaleDiscriminator(tuple(self.channels), tuple(self.kernels),
-                                       tuple(self.strides), tuple(self.groups),
-                                       name=f"scale_{s}")(x)
+      score, maps = ScaleDiscriminator(*self.stack, name=f"scale_{s}")(x)
       scores.append(score)
       features.append(maps)
     return scores, features
@@ -202,8 +198,8 @@ class HifiGan(nn.Module):
                                tuple(g.resblock_kernels),
                                tuple(tuple(d) for d in g.resblock_dilations))
     self.mpd = MultiPeriodDiscriminator(tuple(mpd.periods), tuple(mpd.channels))
-    self.msd = MultiScaleDiscriminator(msd.num_scales, tuple(msd.channels), tuple(msd.kernels),
-                                       tuple(msd.strides), tuple(msd.groups))
+    self.msd = MultiScaleDiscriminator(msd.num_scales, tuple(
+        tuple(msd[k]) for k in ("channels", "kernels", "strides", "groups")))
 
   def generate(self, log_mel: jax.Array, paddings: jax.Array) -> jax.Array:
     return self.generator(log_mel, paddings)
