@@ -6,7 +6,7 @@ src_lang = tgt_lang = 'en': the target is each row's answer column, translation_
   st-jax train --config configs/response.py:tiny --workdir runs/response_tiny \\
       --config.data.corpus_dir=qa
 
-Variants: tiny < 2M (CPU), small ~9M.
+Variants: tiny 1.18M (CPU), small 7.9M.
 """
 
 from __future__ import annotations
@@ -27,5 +27,5 @@ def get_config(variant: str = "tiny"):
       f"response:{variant}", mt_transformer.text_model(size),
       data=dict(task="mt", corpus_dir="qa", src_lang="en", tgt_lang="en",
                 vocab_size=size["vocab"], batch_size=64, num_buckets=4),
-      train=dict(learning_rate=1e-3, schedule="cosine", warmup_steps=200, num_steps=3000,
-                 eval_every=1000, checkpoint_every=1000))
+      train=dict(learning_rate=1e-3, schedule="cosine", warmup_steps=200, num_steps=2000,
+                 eval_every=500, checkpoint_every=500))
