@@ -14,7 +14,6 @@ a UserError naming the value and the valid choices.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 
@@ -53,8 +52,7 @@ class Synthesizer:
     self.config, self.workdir = config, workdir
     self.inventory = tts_symbols.SymbolInventory.load(_asset(workdir, tts_features.ASSET_SYMBOLS))
     stats = tts_features.TTSStats.load(_asset(workdir, tts_features.ASSET_STATS))
-    with open(_asset(workdir, tts_features.ASSET_META), encoding="utf-8") as f:
-      self.meta = json.load(f)
+    self.meta = tts_symbols.read_json(_asset(workdir, tts_features.ASSET_META), "speaker list")
     self.step, params = checkpointing.load_params(workdir, step)
     self.params = nn.unbox(params)
     self.model = TTSModel(config, stats)

@@ -168,7 +168,8 @@ def test_config_errors_name_the_field():
 def test_tiny_model_overfits_a_few_utterances_in_the_train_loop(tmp_path):
   """8 utterances (2 sentences x sad/happy x 2 speakers), corpus durations, 250 steps of the
   real loop (one batch of 8 over the 8 test devices).
-  Measured: teacher-forced mel L1 after the postnet 0.16 (normalised units; 0.80 at init)."""
+  Measured: teacher-forced mel L1 after the postnet 0.12 (normalised units; 1.08 at init),
+  before it 0.25."""
   corpus = tmp_path / "corpus"
   write_tts_corpus(corpus, num_sentences=2, emotions=("sad", "happy"), speakers=2)
   config = micro_tts_config(corpus, "train.num_steps=250", "data.batch_size=8",
@@ -183,6 +184,7 @@ def test_tiny_model_overfits_a_few_utterances_in_the_train_loop(tmp_path):
   run = jitted(model)
   before, after = run(fresh, batch)[1], run(params, batch)[1]
   rows = float(after["weight"])
-  print({k: round(float(v) / rows, 4) for k, v in after.items()})
-  assert float(after["postnet_sum"]) / rows < 0.3 < float(before["postnet_sum"]) / rows
+  print({k: round(float(v) / rows, 4) for k, v in after.items()},
+        "postnet L1 at init", float(before["postnet_sum"]) / rows)
+  assert float(after["postnet_sum"]) / rows < 0.25 < 0.8 < float(before["postnet_sum"]) / rows
   assert float(after["duration_sum"]) / rows < 0.05

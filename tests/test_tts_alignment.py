@@ -134,3 +134,60 @@ def test_aligner_ignores_padded_symbols_and_frames(prior):
                       jnp.asarray(garbage_mel), jnp.asarray(paddings([20], 30)))
   np.testing.assert_allclose(np.asarray(long[0, :20, :4]), np.asarray(short[0]), atol=1e-4)
   assert (np.asarray(long[0, :, 4:]) <= -1e8).all()
+
+
+def test_aligner_learns_the_corpus_timings(tmp_path):
+  """Aligner + symbol embedding alone, trained on the forward-sum loss (Adam, 200 steps) over
+  40 random-word utterances; MAS durations are compared with the corpus' phoneme timings
+  (characters = phonemes one to one). Measured: mean boundary error 1.9 frames from the prior
+  alone, 0.9 after training."""
+  import copy
+  import flax.linen as nn
+  import optax
+  from st_jax.data import pipeline as pipeline_lib
+  from tts_helpers import micro_tts_config, write_tts_corpus
+  write_tts_corpus(tmp_path, num_sentences=40, emotions=("neutral",), speakers=1,
+                   random_words=True)
+  config = micro_tts_config(tmp_path, "data.tts_symbols=characters",
+                            "model.tts.durations=learned")
+  batches = list(pipeline_lib.make_pipeline(config.data, "train", train=False).iterator())
+  timed = copy.deepcopy(config.data)
+  timed.tts_symbols = "phonemes"
+  true = [b["durations"] for b in pipeline_lib.make_pipeline(timed, "train",
+                                                              train=False).iterator()]
+
+  class Model(nn.Module):
+    @nn.compact
+    def __call__(self, symbols, symbol_paddings, mel, frame_paddings):
+      embeddings = nn.Embed(64, 32, embedding_init=nn.initializers.normal(1.0))(symbols)
+      return aligner.Aligner(32)(embeddings, symbol_paddings, mel, frame_paddings)
+  model = Model()
+  inputs = [(b["symbols"], b["symbol_paddings"], b["features"], b["feature_paddings"])
+            for b in batches]
+  params = model.init(jax.random.key(0), *inputs[0])
+  tx = optax.adam(1e-3)
+  state = tx.init(params)
+
+  @jax.jit
+  def step(params, state, args):
+    loss = lambda p: aligner.forward_sum_loss(model.apply(p, *args), args[1], args[3]).mean()
+    grads = jax.grad(loss)(params)
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+  @jax.jit
+  def durations(params, args):
+    return aligner.mas(model.apply(params, *args), args[1], args[3])[0]
+
+  def boundary_error(params):
+    errors = []
+    for args, target in zip(inputs, true):
+      ends = np.cumsum(np.asarray(durations(params, args)), 1)
+      errors.append(np.abs(ends - np.cumsum(target, 1))[args[1] < 0.5].mean())
+    return float(np.mean(errors))
+  before = boundary_error(params)
+  for i in range(200):
+    params, state = step(params, state, inputs[i % len(inputs)])
+  after = boundary_error(params)
+  print(f"boundary error {before:.2f} -> {after:.2f} frames")
+  assert after < 0.75 * before and after < 1.5

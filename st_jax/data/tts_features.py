@@ -61,28 +61,22 @@ class TTSStats:
   energy_std: float
 
   def save(self, path: str) -> None:
-    body = {"mel": {"frame_count": self.mel.frame_count, "sums": self.mel.sums.tolist(),
-                    "squared_sums": self.mel.squared_sums.tolist()},
-            **{k: getattr(self, k) for k in ("pitch_mean", "pitch_std", "energy_mean",
-                                             "energy_std")}}
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-      json.dump(body, f)
-    os.replace(tmp, path)
+    tts_symbols.write_json(path, {
+        "mel": {"frame_count": self.mel.frame_count, "sums": self.mel.sums.tolist(),
+                "squared_sums": self.mel.squared_sums.tolist()},
+        **{k: getattr(self, k) for k in _SCALARS}})
 
   @classmethod
   def load(cls, path: str) -> "TTSStats":
-    try:
-      with open(path, encoding="utf-8") as f:
-        body = json.load(f)
+    def parse(body):
       mel = audio_lib.FeatureStats(int(body["mel"]["frame_count"]),
                                    np.asarray(body["mel"]["sums"], np.float64),
                                    np.asarray(body["mel"]["squared_sums"], np.float64))
-      return cls(mel, *(float(body[k]) for k in ("pitch_mean", "pitch_std", "energy_mean",
-                                                  "energy_std")))
-    except (OSError, ValueError, KeyError, TypeError) as e:
-      raise ConfigError(f"{path}: not a readable TTS statistics file ({e!r}); delete it to "
-                        f"recompute it") from None
+      return cls(mel, *(float(body[k]) for k in _SCALARS))
+    return tts_symbols.read_json(path, "TTS statistics file", parse)
+
+
+_SCALARS = ("pitch_mean", "pitch_std", "energy_mean", "energy_std")
 
 
 def analyse(samples: np.ndarray, data) -> tuple[np.ndarray, np.ndarray, np.ndarray,
@@ -252,5 +246,4 @@ def save_assets(config, directory: str) -> None:
                       f"--config.model.tts.num_speakers={len(meta['speakers'])}")
   inventory.save(os.path.join(directory, ASSET_SYMBOLS))
   tts_stats(data).save(os.path.join(directory, ASSET_STATS))
-  with open(os.path.join(directory, ASSET_META), "w", encoding="utf-8") as f:
-    json.dump(meta, f, ensure_ascii=False, indent=1)
+  tts_symbols.write_json(os.path.join(directory, ASSET_META), meta)

@@ -26,6 +26,24 @@ KINDS = ("phonemes", "characters")
 PAD_ID, UNK_ID = 0, 1
 
 
+def write_json(path: str, body) -> None:
+  """Writes ``body`` to ``path`` through a temporary file (never half-written)."""
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(body, f, ensure_ascii=False, indent=0)
+  os.replace(tmp, path)
+
+
+def read_json(path: str, what: str, parse=lambda body: body):
+  """``parse(JSON of path)``; ConfigError naming the file when it is missing or malformed."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      return parse(json.load(f))
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise ConfigError(f"{path}: not a readable {what} ({e!r}); delete it to rebuild it from "
+                      f"the corpus") from None
+
+
 class SymbolInventory:
   """symbol <-> id for one ``kind``; ``encode`` maps unknown symbols to ``UNK_ID``."""
 
@@ -50,20 +68,11 @@ class SymbolInventory:
             for i in np.asarray(ids).tolist() if i != PAD_ID]
 
   def save(self, path: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-      json.dump({"kind": self.kind, "symbols": self.symbols}, f, ensure_ascii=False, indent=0)
-    os.replace(tmp, path)
+    write_json(path, {"kind": self.kind, "symbols": self.symbols})
 
   @classmethod
   def load(cls, path: str) -> "SymbolInventory":
-    try:
-      with open(path, encoding="utf-8") as f:
-        body = json.load(f)
-      return cls(body["kind"], body["symbols"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-      raise ConfigError(f"{path}: not a readable symbol inventory ({e!r}); delete it to "
-                        f"rebuild it from the corpus") from None
+    return read_json(path, "symbol inventory", lambda body: cls(body["kind"], body["symbols"]))
 
 
 def characters_of(text: str) -> list[str]:

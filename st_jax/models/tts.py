@@ -3,7 +3,7 @@ learned alignment): symbols -> normalised log-mel frames; `TTSModel` is its mode
 
 Shapes: B batch, U symbols, T frames, D model dim, F mel bins.
 
-  e = E_sym[x];  c = E_spk[speaker+1] + E_emo[emotion+1] + E_lang[lang+1]   (0 = unknown)
+  e = sqrt(D) E_sym[x];  c = E_spk[speaker+1] + E_emo[emotion+1] + E_lang[lang+1] (0 = unknown)
   h = Encoder(e) + c                                          [B, U, D]  transformer/conformer
   d, p, g: durations (frames), pitch, energy per symbol      teacher forcing: the targets
       training: d from the corpus alignment (durations=corpus) or MAS over the learned
@@ -81,6 +81,7 @@ class SymbolFrontend(nn.Module):
   def __call__(self, symbols, speaker, emotion, lang):
     proj = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     x = embedding(self.num_symbols, self.d_model, name="embed_symbols", **proj)(symbols)
+    x = x * jnp.sqrt(jnp.asarray(self.d_model, x.dtype))    # unit variance, for the aligner too
     condition = 0.0
     for name, ids, rows in (("speaker", speaker, self.num_speakers),
                             ("emotion", emotion, NUM_EMOTIONS), ("lang", lang, NUM_LANGS)):
