@@ -107,6 +107,17 @@ def _gather_beams(tree, indices: jax.Array):
       x, indices.reshape(indices.shape + (1,) * (x.ndim - 2)), axis=1), tree)
 
 
+def _beam_cache(cache, beam_size: int):
+  """Cache of B utterances -> cache of B*K hypotheses. A cache dict with a "self" entry
+  (transformer.py) gets only that entry repeated K times (row b*K + k = beam k of utterance
+  b); the cross-attention K/V and memory paddings stay [B, ...] and the decoder lets the K
+  beams of an utterance share them (K times less memory traffic per step)."""
+  repeat = lambda tree: jax.tree.map(lambda x: jnp.repeat(x, beam_size, axis=0), tree)
+  if isinstance(cache, dict) and "self" in cache:
+    return {**cache, "self": repeat(cache["self"])}
+  return repeat(cache)
+
+
 def _reorder_cache(cache, rows: jax.Array):
   """Cache rows [B*K, ...] -> the parents' rows. Only the per-hypothesis part changes: a cache
   dict with a "self" entry (transformer.py: self-attention K/V) keeps its other entries
@@ -150,7 +161,7 @@ def beam_search(model, params, batch: dict, beam_size: int, max_length: int,
   encoded = model.encode(params, batch)
   batch_size = encoded.memory.shape[0]
   cache = model.init_cache(params, encoded, max_length)
-  cache = jax.tree.map(lambda x: jnp.repeat(x, k, axis=0), cache)   # [B*K, ...]
+  cache = _beam_cache(cache, k)   # per-hypothesis entries [B*K, ...]
   max_bound = length_penalty_factor(max_length, length_penalty)
   ctc_x, ctc_state = None, ()
   if ctc_weight > 0:

@@ -10,7 +10,8 @@ layer_norm. Fixed sinusoidal positions have no parameters.
 
 Incremental decoding uses an explicit cache pytree whose every leaf has a leading batch dim,
 so beam search can reorder it by rows; only 'self' changes per hypothesis, so beam search
-reorders that entry alone (decode.py `_reorder_cache`):
+repeats and reorders that entry alone (decode.py `_beam_cache`, `_reorder_cache`) and the
+K beams of an utterance attend its one copy of the cross-attention K/V:
   {'self': {'layers_i': {'key', 'value'} [B, L, N, H]},      filled step by step
    'cross': {'layers_i': {'key', 'value'} [B, T, N, H]},     encoder keys/values, computed once
    'memory_paddings': [B, T]}
@@ -84,7 +85,9 @@ class TransformerLayer(nn.Module):
   def __call__(self, x, mask, memory_kv=None, memory_mask=None, positions=None, cache=None,
                position=None, deterministic: bool = True):
     """Full pass (cache None; mask [B|1, 1, S, S]) or one cached step (x [B, 1, D] at
-    `position`, cache {'key', 'value'}). Returns (x, new cache or None)."""
+    `position`, cache {'key', 'value'}). Returns (x, new cache or None). In a cached step
+    memory_kv / memory_mask may hold B / K rows for x's B = B/K * K beam rows (row b*K + k is
+    beam k of utterance b): the beams then share their utterance's memory, unrepeated."""
     new_cache = None
 
     def self_attention(h):
@@ -95,8 +98,12 @@ class TransformerLayer(nn.Module):
       return y
 
     def cross_attention(h):
-      return self.encoder_attn.attend(h, memory_kv["key"], memory_kv["value"], memory_mask,
-                                      deterministic=deterministic)
+      rows, group = h.shape[0], h.shape[0] // memory_kv["key"].shape[0]
+      if group > 1:   # beam search: the K beams of utterance b are K queries of one memory
+        h = h.reshape(rows // group, group * h.shape[1], h.shape[2])
+      y = self.encoder_attn.attend(h, memory_kv["key"], memory_kv["value"], memory_mask,
+                                   deterministic=deterministic)
+      return y.reshape(rows, -1, y.shape[-1])
 
     x = self._residual(x, self_attention, self.self_attn_layer_norm, deterministic)
     if self.cross_attention:
