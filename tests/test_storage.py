@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from st_jax.data import storage
+from conftest import write_tone_corpus
+from st_jax.data import audio, storage
 from st_jax.data.manifest import Utterance, read_manifest, split_path
 from st_jax.errors import AudioError, ManifestError
 
@@ -68,3 +69,22 @@ def test_not_a_corpus_directory(tmp_path):
     storage.read_metadata(str(tmp_path))
   with pytest.raises(ManifestError, match="no TFDS dataset"):
     storage.open_split(str(tmp_path), "train")
+
+
+def test_split_over_the_shuffler_memory_buffer_is_written_without_tensorflow(tmp_path,
+                                                                              monkeypatch):
+  """TFDS spills a split larger than its memory buffer (1 GB) to bucket files via tf.io.gfile;
+  with the buffer shrunk to 1 byte every record takes that path, and the corpus still reads
+  back exactly (no TensorFlow installed)."""
+  from tensorflow_datasets.core import shuffle
+  monkeypatch.setattr(shuffle, "MAX_MEM_BUFFER_SIZE", 1)
+  splits = write_tone_corpus(tmp_path / "spilled", num_sentences=6)
+  for name, rows in splits.items():
+    source = storage.open_split(str(tmp_path / "spilled"), name)
+    assert len(source) == len(rows)
+    by_id = {r.id: r for r in rows}
+    for i in range(len(source)):
+      example = source[i]
+      row = by_id[example["id"].decode() if isinstance(example["id"], bytes) else example["id"]]
+      expected, _ = audio.load_audio(row.audio, 16000)
+      np.testing.assert_allclose(example["audio"] / 32768.0, expected, atol=1 / 32768)

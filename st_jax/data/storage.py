@@ -60,10 +60,38 @@ def _example(row: Utterance, samples: np.ndarray, rate: int) -> dict:
   return example
 
 
+class _LocalGfile:
+  """The few `tf.io.gfile` / `tf.errors` names TFDS's shuffler uses, on the local file system.
+
+  TFDS keeps a split in memory up to 1 GB and beyond that spills it to bucket files through
+  `tf.io.gfile` (tensorflow_datasets/core/shuffle.py), the one place the array_record path
+  still needs TensorFlow; a corpus over 1 GB of audio per split (an 8000-sentence built-in
+  corpus, LibriSpeech) would fail with "No module named 'tensorflow'" without this.
+  """
+
+  class io:  # pylint: disable=invalid-name
+    class gfile:  # pylint: disable=invalid-name
+      GFile = staticmethod(open)
+      exists = staticmethod(os.path.exists)
+      remove = staticmethod(os.remove)
+
+  class errors:  # pylint: disable=invalid-name
+    class ResourceExhaustedError(OSError):
+      message = ""
+
+
+def _spill_without_tensorflow() -> None:
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  if importlib.util.find_spec("tensorflow") is None:
+    from tensorflow_datasets.core import shuffle  # pylint: disable=g-import-not-at-top
+    shuffle.tf = _LocalGfile
+
+
 @functools.lru_cache(maxsize=1)
 def _builder_class():
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  _spill_without_tensorflow()
   tfds.disable_progress_bar()
   absl_logging.set_verbosity(absl_logging.WARNING)
 
