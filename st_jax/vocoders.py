@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -38,13 +38,18 @@ _FRONT_END = ("sample_rate", "n_mels", "win_ms", "hop_ms")
 class Vocoder:
   """``vocoder(log_mel [B, T, F], frame_paddings [B, T] | None) -> audio [B, T * H]`` numpy.
 
-  ``fn`` is the traceable function behind it (jax arrays in and out, for jit / export).
+  ``fn`` is the traceable function behind it (jax arrays in and out, for jit / export);
+  ``apply(params, log_mel, paddings)`` is the same function with its weights ``params`` (a
+  pytree, {} for Griffin-Lim) as an argument, so an export can pass them instead of baking
+  them into every function.
   """
   name: str
   sample_rate: int
   hop_length: int
   n_mels: int
   fn: Callable[[jax.Array, jax.Array], jax.Array]
+  params: Any = dataclasses.field(default_factory=dict)
+  apply: Callable[[Any, jax.Array, jax.Array], jax.Array] | None = None
 
   def __post_init__(self):
     self._jitted = jax.jit(self.fn)
@@ -87,7 +92,7 @@ def load_vocoder(spec: str, *, data=None, step: int | None = None, **options) ->
                         f"n_iter, momentum, nnls_steps, seed")
     gl = GriffinLim(**front_end, **options)
     return Vocoder(f"griffin_lim(n_iter={gl.n_iter})", gl.sample_rate, gl.hop_length, gl.n_mels,
-                   gl)
+                   gl, {}, lambda _, log_mel, paddings: gl(log_mel, paddings))
   if not os.path.isdir(spec):
     raise ConfigError(f"vocoder {spec!r}: expected {GRIFFIN_LIM!r} or the directory of a "
                       f"vocoder trained with `st-jax train --config vocoder:small --workdir "
@@ -123,4 +128,5 @@ def _load_trained(workdir: str, data, step: int | None) -> Vocoder:
                                    config.data.hop_ms)
   return Vocoder(f"{config.get('name', 'vocoder')}:{workdir}@{step}", config.data.sample_rate,
                  hop, config.data.n_mels,
-                 lambda log_mel, paddings: model.generate(params, log_mel, paddings))
+                 lambda log_mel, paddings: model.generate(params, log_mel, paddings), params,
+                 model.generate)

@@ -141,22 +141,28 @@ class GriffinLim:
         else frame_paddings.astype(jnp.float32)
     weights = 1.0 - paddings
     target = self.magnitude(log_mel, paddings)
-    length = frames * hop
-    inverse = lambda s: istft(s, n_fft, hop, win_length, length, weights)
+    # The iterations rebuild every sample the frames cover, (T - 1) H + n_fft / 2 of them, so
+    # the last frame never reads the stft's reflect padding: valid frames then do not depend on
+    # how many padded frames follow them. The initial phases are drawn for one row and shared
+    # by all rows; with jax's partitionable threefry (the default) phase [t, k] is the same
+    # for every T. So a row's audio depends on its own frames only, not on the batch or the
+    # padded length (what lets `st-jax export` batch and bucket synthesis).
+    inverse = lambda s, n: istft(s, n_fft, hop, win_length, n, weights)
     forward = lambda x: stft(x, n_fft, hop, win_length, num_frames=frames)
-    phases = jax.random.uniform(jax.random.key(self.seed), target.shape, jnp.float32,
-                                0.0, 2.0 * np.pi)
-    angles = jnp.exp(1j * phases).astype(jnp.complex64)
+    covered = (frames - 1) * hop + n_fft // 2
+    phases = jax.random.uniform(jax.random.key(self.seed), (1,) + target.shape[1:],
+                                jnp.float32, 0.0, 2.0 * np.pi)
+    angles = jnp.broadcast_to(jnp.exp(1j * phases).astype(jnp.complex64), target.shape)
     beta = self.momentum / (1.0 + self.momentum)
 
     def iterate(_, carry):
       angles, previous = carry
-      rebuilt = forward(inverse(target * angles))
+      rebuilt = forward(inverse(target * angles, covered))
       update = rebuilt - beta * previous
       return update / (jnp.abs(update) + _EPS), rebuilt
     angles, _ = jax.lax.fori_loop(0, self.n_iter if n_iter is None else n_iter, iterate,
                                   (angles, jnp.zeros_like(angles)))
-    audio = inverse(target * angles)
+    audio = inverse(target * angles, frames * hop)
     sample_valid = jnp.repeat(weights, hop, axis=1) > 0.5
     return jnp.where(sample_valid, audio, 0.0)
 
