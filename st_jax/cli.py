@@ -11,9 +11,8 @@ import sys
 
 from st_jax.errors import NotYetBuiltError, UserError
 
-_PLANNED = {
-    # command: the issue area that builds it
-    "s2st": "speech synthesis",
+_PLANNED: dict[str, str] = {
+    # command: the issue area that builds it (none at present)
 }
 
 
@@ -67,13 +66,16 @@ def _decoding_args(parser, beam_size: int = 4, workdir_required: bool = True) ->
 def _eval(args):
   from st_jax import evaluate  # pylint: disable=g-import-not-at-top
   result = evaluate.evaluate(args.workdir, args.split, args.beam, args.length_penalty,
-                             args.ctc_weight, args.batch_size, args.limit, args.step)
+                             args.ctc_weight, args.batch_size, args.limit, args.step,
+                             vocoder=args.vocoder, asr=args.asr, emotion=args.emotion)
   shown = {k: round(v, 4) for k, v in result["metrics"].items() if isinstance(v, float)}
   print(f"{result['task']} {args.split} ({result['num_utterances']} utterances, step "
         f"{result['step']}): {shown}")
   for name, signature in result.get("signatures", {}).items():
     print(f"  {name} signature: {signature}")
   print(f"wrote {args.workdir}/eval_{args.split}.json and eval_{args.split}_hypotheses.tsv")
+  for plot in result.get("plots", []):
+    print(f"  plot: {args.workdir}/{plot}")
 
 
 def _speech_to_text(task: str):
@@ -131,6 +133,17 @@ def _synthesize(args):
       speaker=args.speaker, rate=args.rate, pitch_shift=args.pitch_shift,
       energy_scale=args.energy_scale, vocoder=args.vocoder, step=args.step)
   print(f"wrote {args.out} ({seconds:.2f} s)")
+
+
+def _s2st(args):
+  from st_jax import s2st  # pylint: disable=g-import-not-at-top
+  result = s2st.translate_file(
+      args.workdir, args.tts_workdir, args.input, args.out, vocoder=args.vocoder,
+      emotion=args.emotion, emotion_workdir=args.emotion_workdir, speaker=args.speaker,
+      rate=args.rate, beam_size=args.beam, step=args.step)
+  print(result.text, flush=True)
+  print(f"wrote {args.out} ({result.seconds:.2f} s of {result.lang} speech, emotion "
+        f"{result.emotion})", file=sys.stderr)
 
 
 def _not_yet(name):
@@ -194,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
   _decoding_args(evaluate)
   evaluate.add_argument("--split", default="test")
   evaluate.add_argument("--limit", type=int, default=None, help="first N utterances only")
+  evaluate.add_argument("--vocoder", default=None, help="TTS workdirs: griffin_lim (default) "
+                        "or a vocoder workdir")
+  evaluate.add_argument("--asr", default=None, help="TTS workdirs: an ASR workdir of the same "
+                        "language for the intelligibility round trip (CER/WER)")
+  evaluate.add_argument("--emotion", default=None, help="TTS workdirs: an emotion classifier "
+                        "workdir for the emotion round trip")
   evaluate.set_defaults(run=_eval)
 
   for name, task, what in (("translate", "st", "translation"), ("transcribe", "asr",
@@ -249,6 +268,26 @@ def build_parser() -> argparse.ArgumentParser:
   synth_cmd.add_argument("--step", type=int, default=None, help="checkpoint step (default: "
                          "latest)")
   synth_cmd.set_defaults(run=_synthesize)
+
+  s2st = commands.add_parser("s2st", help="speech-to-speech translation: an ST workdir, then a "
+                             "TTS workdir of its target language; prints the translation")
+  s2st.add_argument("--workdir", required=True, help="an end-to-end ST workdir (st_conformer)")
+  s2st.add_argument("--tts-workdir", required=True, help="a TTS workdir speaking the ST "
+                    "model's target language")
+  s2st.add_argument("input", help="source speech (wav/flac/ogg, any rate, mixed to mono)")
+  s2st.add_argument("--out", required=True, help="output .wav of the translated speech")
+  s2st.add_argument("--vocoder", default="griffin_lim", help="griffin_lim or a vocoder workdir")
+  s2st.add_argument("--emotion", default=None, help="neutral | happy | sad | angry (default: "
+                    "recognised with --emotion-workdir, else neutral)")
+  s2st.add_argument("--emotion-workdir", default=None, help="emotion classifier of the source "
+                    "language: the input's emotion is spoken when --emotion is not given")
+  s2st.add_argument("--speaker", default=None, help="TTS speaker id or name (default: the "
+                    "target language's first training speaker)")
+  s2st.add_argument("--rate", type=float, default=1.0, help="speaking rate (2 = twice as fast)")
+  s2st.add_argument("--beam", type=int, default=4, help="ST beam size (1 = greedy)")
+  s2st.add_argument("--step", type=int, default=None, help="ST checkpoint step (default: "
+                    "latest)")
+  s2st.set_defaults(run=_s2st)
 
   for name in _PLANNED:
     sub = commands.add_parser(name, help=f"(planned: {_PLANNED[name]})")

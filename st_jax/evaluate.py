@@ -89,8 +89,19 @@ def _round_up(n: int, multiple: int) -> int:
 
 def evaluate(workdir: str, split: str = "test", beam_size: int = 4, length_penalty: float = 1.0,
              ctc_weight: float = 0.0, batch_size: int = 8, limit: int | None = None,
-             step: int | None = None) -> dict:
-  """Scores ``split`` with ``workdir``'s checkpoint; writes and returns the eval JSON."""
+             step: int | None = None, vocoder: str | None = None, asr: str | None = None,
+             emotion: str | None = None) -> dict:
+  """Scores ``split`` with ``workdir``'s checkpoint; writes and returns the eval JSON.
+
+  A TTS workdir is scored by st_jax/tts_eval.py (MCD; with ``asr`` / ``emotion`` workdirs the
+  ASR and emotion round trips through ``vocoder``, default griffin_lim)."""
+  if config_lib.load_workdir_config(workdir).data.get("task") == "tts":
+    from st_jax import tts_eval  # pylint: disable=g-import-not-at-top
+    return tts_eval.evaluate_tts(workdir, split, vocoder or "griffin_lim", asr, emotion, limit,
+                                 step, beam_size, batch_size)
+  if vocoder or asr or emotion:
+    raise ConfigError(f"{workdir} is not a TTS workdir: --vocoder, --asr and --emotion apply "
+                      f"to the evaluation of speech synthesis only")
   trained = inference.load_trained(workdir, step)
   task = trained.task
   examples = _Examples(trained, split, limit)

@@ -11,11 +11,11 @@ def run(*args):
                         text=True, timeout=120)
 
 
-def test_planned_command_says_so_without_traceback():
-  result = run("s2st", "x.wav")
+def test_s2st_without_workdirs_is_one_line(tmp_path):
+  result = run("s2st", "--workdir", str(tmp_path / "st"), "--tts-workdir", str(tmp_path / "tts"),
+               "x.wav", "--out", str(tmp_path / "y.wav"))
   assert result.returncode == 2
-  assert "not available in this version yet" in result.stderr
-  assert "Traceback" not in result.stderr
+  assert "has no config.json" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unknown_command_is_an_argparse_error():
