@@ -26,7 +26,7 @@ test: install
 test-fast: install
 	$(BIN)/pytest -q -n 2 -m "not slow"
 
-# Benchmarks against the PyTorch peers (adds the [parity] and [bench] extras): about 25 minutes
+# Benchmarks against the PyTorch peers (adds the [parity] and [bench] extras): about 30 minutes
 # on 2 cores; writes bench/results/*.json, PNG plots and BENCHMARKS.md.
 bench: install
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS),parity,bench]'

@@ -16,7 +16,7 @@ from bench import common
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MARKDOWN = os.path.join(ROOT, "BENCHMARKS.md")
-ORDER = ("train_step", "mfu", "decoding", "frontend", "pipeline", "scaling")
+ORDER = ("train_step", "mfu", "decoding", "frontend", "pipeline", "scaling", "tts", "server")
 
 INTRO = """\
 # Benchmarks
@@ -24,7 +24,8 @@ INTRO = """\
 Speed of st_jax against the usual PyTorch tools on the same shapes, measured side by side in
 one process (interleaved repeats after warm-up and compilation; medians, spread in the detail
 lines). Peers: Hugging Face `transformers` models on `torch` (the `[parity]` extra), librosa
-and `torch.stft` for the front end. Ratio > 1 means st_jax is faster (peer time / our time).
+and `torch.stft` for the front end; the server benchmark has no peer (`st-jax serve` with
+batching against itself without). Ratio > 1 means st_jax is faster (peer time / our time).
 """
 
 
@@ -97,7 +98,7 @@ def details(result: dict) -> list[str]:
 
 def render(results: dict, plots: list[str]) -> str:
   ordered = _sorted(results)
-  lines = [INTRO, "Reproduce (about 25 minutes on 2 CPU cores; `--quick` for a 2-minute smoke "
+  lines = [INTRO, "Reproduce (about 30 minutes on 2 CPU cores; `--quick` for a 3-minute smoke "
            "run with tiny shapes):", "", "```", "make bench        # = .venv/bin/python -m "
            "bench.run   (report only: python -m bench.report)", "```", ""]
   if not ordered:

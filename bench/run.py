@@ -2,8 +2,8 @@
 
   python -m bench.run [--quick] [--only NAME,...] [--out bench/results] [--markdown BENCHMARKS.md]
 
---quick: tiny shapes and 2 repeats (< 2 minutes; what tests/test_bench.py runs). Without it
-the full suite takes about 25 minutes on a 2-core CPU. Benchmarks run in the order below
+--quick: tiny shapes and 2 repeats (about 3 minutes; what tests/test_bench.py runs). Without
+it the full suite takes about 30 minutes on a 2-core CPU. Benchmarks run in the order below
 (pipeline and mfu read the train_step result of the same run when there is one). One
 benchmark failing is reported and the others still run; the exit status is then 1.
 """
@@ -20,7 +20,8 @@ import traceback
 from bench import common
 from bench import report
 
-BENCHMARKS = ("train_step", "mfu", "decoding", "frontend", "pipeline", "scaling")
+BENCHMARKS = ("train_step", "mfu", "decoding", "frontend", "pipeline", "scaling", "tts",
+              "server")
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 

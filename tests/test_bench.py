@@ -8,6 +8,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -66,12 +67,17 @@ def test_quick_suite_writes_every_result_and_table_row(tmp_path):
 
 
 def test_without_peers_our_side_still_runs(tmp_path):
-  out, markdown, _ = run_bench(tmp_path, "--only", "frontend,pipeline", no_peer=True)
+  out, markdown, _ = run_bench(tmp_path, "--only", "frontend,pipeline,tts", no_peer=True)
   frontend = check_result(out / "frontend.json", "frontend")
   check_result(out / "pipeline.json", "pipeline")
-  assert all(row["peer"] is None and row["ratio"] is None for row in frontend["rows"])
-  assert "peer not measured (install .[parity]" in frontend["peer"]
-  assert "| frontend: " in markdown and "| pipeline: " in markdown
+  tts = check_result(out / "tts.json", "tts")
+  for result in (frontend, tts):
+    assert all(row["peer"] is None and row["ratio"] is None and row["met"] is None
+               for row in result["rows"])
+    assert "peer not measured (install .[parity]" in result["peer"]
+  assert tts["rows"][0]["peer_note"] == common.PEER_MISSING
+  assert set(tts["measurements"]["synthesize"]) == {"ours"}
+  assert "| frontend: " in markdown and "| pipeline: " in markdown and "| tts: " in markdown
   assert not (out / "train_step.json").exists()
 
 
@@ -89,3 +95,36 @@ def test_report_is_generated_from_json_only(tmp_path):
   assert "| train_step: speed | 2 x | 1 x | 2.00x | ratio >= 5x | **no** |" in markdown
   assert "goal missed: speed; goal ratio >= 5x; limited by: 2 cores" in markdown
   assert "Test CPU, 2 cores" in markdown and "Quick run" not in markdown
+
+
+@pytest.mark.parity
+def test_tts_peer_has_our_sizes_and_renders_the_fixed_durations():
+  """The HF peer built from our configs: the same HiFi-GAN generator (equal parameter count,
+  T * 160 samples), an acoustic model within 5 % of ours, and exactly sum(d) frames."""
+  pytest.importorskip("torch")
+  transformers = pytest.importorskip("transformers")
+  import jax  # pylint: disable=g-import-not-at-top
+  from bench import steps, tts  # pylint: disable=g-import-not-at-top
+  from st_jax.models import build_model  # pylint: disable=g-import-not-at-top
+  from st_jax.models import tts as tts_model  # pylint: disable=g-import-not-at-top
+  tts_config, _ = steps.load("tts:small")
+  vocoder_config, _ = steps.load("vocoder:small")
+  count = lambda tree: sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+  ours_tts = count(jax.eval_shape(build_model(tts_config).init, jax.random.key(0),
+                                  tts_model.example_batch(tts_config)))
+  ours_vocoder = count(jax.eval_shape(build_model(vocoder_config).init, jax.random.key(0), {
+      "features": np.zeros((1, 4, 80), np.float32),
+      "feature_paddings": np.zeros((1, 4), np.float32)})["generator"])
+  acoustic, vocoder = tts.peer_configs(tts_config, vocoder_config, transformers)
+  hf_vocoder = transformers.FastSpeech2ConformerHifiGan(vocoder).eval()
+  assert sum(p.numel() for p in hf_vocoder.parameters()) == ours_vocoder
+  hf_tts = transformers.FastSpeech2ConformerModel(acoustic)
+  assert abs(sum(p.numel() for p in hf_tts.parameters()) / ours_tts - 1.0) < 0.05
+
+  tiny, _ = steps.load("tts:tiny")
+  small_vocoder, _ = steps.load("vocoder:tiny")
+  batch = tts.sentences(2, 5, 9, num_symbols=50)
+  peer = tts._Peer(tiny, small_vocoder, batch)  # pylint: disable=protected-access
+  totals = batch["durations"].sum(1)
+  assert tuple(peer.mel.shape) == (2, totals.max(), 80)
+  assert peer.vocoder().shape == (2, totals.max() * tts.HOP)

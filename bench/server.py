@@ -1,0 +1,200 @@
+"""Serving: `st-jax serve` throughput and latency with and without dynamic batching, and a soak.
+
+Model: st_conformer:tiny trained 2 steps on a tone corpus made here (bench/pipeline.py
+`tone_corpus`), exported for `translate` with beam 4 and length buckets of 2 and 4 s
+(`serving.export.export_model`). The weights are barely trained, so requests decode to their
+bucket's full output length L (the slowest case; the detail line lists the lengths).
+
+  probe        the exported function in this process (no HTTP): output lengths, and one call
+               at batch 1 vs batch 8 (what batching can gain at most)
+  throughput   serving.loadtest.benchmark: one server with --max-batch 1 and one with
+               --max-batch 8 (default --max-wait-ms 20), each driven by `run_load` (closed loop:
+               C client threads, each sending its next WAV when the previous one is answered)
+               at C = 1, 4, 16, 64 for 8 s each -> answered requests/s, p50 and p99 latency
+  speedup      throughput(max-batch 8) / throughput(max-batch 1) at C = 16 (goal >= 4x)
+  soak         serving.loadtest.soak, 120 s: valid WAVs mixed with invalid bodies (empty,
+               text/plain, random bytes, NaN samples) at C = 8 -> 5xx and broken connections
+               (goal 0), the server's RSS sampled every second and its growth over the second
+               half (goal <= 50 MiB)
+
+--quick: a 32-dim micro shape, beam 2, one 2 s bucket, C = 1 and 16 for 2 s, a 5 s soak.
+The client threads run in this process and share the 2 cores with the server. The servers use
+an XLA compilation cache in the benchmark's temp directory, so the max-batch 8 server and the
+soak server load the executables the first server compiled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+
+from bench import common
+
+NAME = "server"
+TITLE = "HTTP serving: dynamic batching throughput, latency and soak"
+GOAL_SPEEDUP = 4.0
+MAX_RSS_GROWTH_MIB = 50.0
+CONCURRENCY = (1, 4, 16, 64)
+QUICK_CONCURRENCY = (1, 16)
+BUCKETS = (2.0, 4.0)
+MICRO = ["model.d_model=32", "model.num_heads=4", "model.encoder.num_layers=1",
+         "model.encoder.ffn_dim=64", "model.decoder.num_layers=1", "model.decoder.ffn_dim=64",
+         "model.frontend.channels=8"]
+LIMIT = ("the exported function itself does 8 rows in {ratio:.1f}x the time of one on this "
+         "CPU ({seconds:g} s bucket, detail line), so 8-row batches can gain at most "
+         "{gain:.1f}x; and the client threads share the 2 cores with the server")
+
+
+@contextlib.contextmanager
+def _environment(**values: str):
+  """os.environ updated for the servers started inside (restored afterwards)."""
+  old = {k: os.environ.get(k) for k in values}
+  os.environ.update(values)
+  try:
+    yield
+  finally:
+    for key, value in old.items():
+      if value is None:
+        os.environ.pop(key, None)
+      else:
+        os.environ[key] = value
+
+
+def train_and_export(root: str, quick: bool, beam: int, buckets) -> tuple[str, dict]:
+  """Tone corpus -> 2 training steps -> export dir; returns (export dir, its manifest)."""
+  from bench.pipeline import tone_corpus  # pylint: disable=g-import-not-at-top
+  from serving import export  # pylint: disable=g-import-not-at-top
+  from st_jax import config_lib  # pylint: disable=g-import-not-at-top
+  from st_jax import train as train_lib  # pylint: disable=g-import-not-at-top
+  corpus, workdir, out = (os.path.join(root, d) for d in ("corpus", "workdir", "export"))
+  tone_corpus(corpus, 20 if quick else 40)
+  overrides = [f"data.corpus_dir={corpus}", "data.vocab_size=120", "data.batch_size=8",
+               "data.num_buckets=1", "data.max_frames=400", "data.overlong=clip",
+               "train.num_steps=2",
+               "train.eval_split=", "train.checkpoint_every=2", "train.log_every=1",
+               "train.async_checkpointing=False"] + (MICRO if quick else [])
+  config = config_lib.load_config("st_conformer:tiny", overrides)
+  train_lib.train_and_evaluate(config, workdir)
+  manifest = export.export_model(workdir, "translate", out, beam_size=beam,
+                                 length_buckets=buckets)
+  return out, manifest
+
+
+def probe(model: str, wavs, repeats: int) -> tuple[list[int], dict]:
+  """In this process, without HTTP: (tokens before EOS that the export decodes for each of
+  ``wavs`` at batch 1, {bucket seconds: (median s of one batch-1 call, of one batch-8 call)}
+  on the bucket's longest input)."""
+  import io  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import soundfile as sf  # pylint: disable=g-import-not-at-top
+  from serving import runtime  # pylint: disable=g-import-not-at-top
+  artifact = runtime.load_artifact(model, batch_sizes=(1, 8))
+  run = artifact._run  # pylint: disable=protected-access  (tokens, not detokenized text)
+  eos = artifact.manifest["special_ids"]["eos"]
+  lengths = []
+  for wav in wavs:
+    samples = sf.read(io.BytesIO(wav), dtype="float32")[0]
+    tokens = run(artifact.bucket_for(len(samples)), [samples], 1)[0][0]
+    ends = np.flatnonzero(tokens == eos)
+    lengths.append(int(ends[0]) if ends.size else len(tokens))
+  calls = {}
+  for bucket, size in enumerate(artifact.max_samples):
+    x = 0.1 * np.random.default_rng(bucket).standard_normal(size).astype(np.float32)
+    calls[size / artifact.sample_rate] = tuple(common.interleave(
+        {b: lambda b=b: run(bucket, [x] * b, b) for b in (1, 8)}, repeats)[b]["median"]
+        for b in (1, 8))
+  return lengths, calls
+
+
+def _load_rows(results: dict, concurrency) -> list[dict]:
+  rows = []
+  for max_batch, levels in results.items():
+    for c in concurrency:
+      r = levels[c]
+      errors = f", errors {r['errors']}" if r["errors"] else ""
+      rows.append(common.row(
+          f"max-batch {max_batch}, concurrency {c}: throughput (p50 {r['p50'] * 1e3:.0f} ms, "
+          f"p99 {r['p99'] * 1e3:.0f} ms{errors})", "req/s", r["throughput"],
+          peer_note="no peer (server alone)"))
+  return rows
+
+
+def run(ctx: common.Context) -> dict:
+  from serving import loadtest  # pylint: disable=g-import-not-at-top
+  seconds, soak_s = (2.0, 5.0) if ctx.quick else (8.0, 120.0)
+  beam, levels = (2, QUICK_CONCURRENCY) if ctx.quick else (4, CONCURRENCY)
+  buckets = BUCKETS[:1] if ctx.quick else BUCKETS
+  root = tempfile.mkdtemp(prefix="bench_server_")
+  try:
+    start = time.perf_counter()
+    model, manifest = train_and_export(root, ctx.quick, beam, buckets)
+    prepare_s = time.perf_counter() - start
+    rate = manifest["sample_rate"]
+    wavs = loadtest.synthetic_wavs(rate, manifest["functions"][-1]["max_samples"] / rate)
+    lengths, calls = probe(model, wavs, 2 if ctx.quick else 3)
+    common.log(f"server: exported in {prepare_s:.0f} s, outputs of {lengths} tokens; load "
+               f"{seconds:g} s per level at concurrency {levels}, max-batch 1 and 8")
+    cache = dict(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=os.path.join(root, "xla_cache"),
+                 JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.5",
+                 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    with _environment(**cache):
+      start = time.perf_counter()
+      load = loadtest.benchmark(model, wavs, levels, seconds)
+      load_s = time.perf_counter() - start
+      common.log(f"server: soak {soak_s:g} s")
+      soak = loadtest.soak(model, wavs, soak_s)
+  finally:
+    shutil.rmtree(root, ignore_errors=True)
+  speedup = load[8][16]["throughput"] / max(load[1][16]["throughput"], 1e-9)
+  answered = 1.0 - soak["server_errors"] / max(soak["requests"], 1)
+  growth = soak["rss_growth_second_half_mib"]
+  rss = soak["rss_mib"] or [0.0]
+  longest = calls[max(calls)]         # (batch-1 call s, batch-8 call s) of the longest bucket
+  rows = _load_rows(load, levels) + [
+      common.row("batching speedup at concurrency 16 (max-batch 8 / max-batch 1)", "x",
+                 speedup, goal=f">= {GOAL_SPEEDUP:g}x", met=speedup >= GOAL_SPEEDUP,
+                 peer_note="max-batch 1 = 1x", limit=LIMIT.format(
+                     ratio=longest[1] / longest[0], gain=8 * longest[0] / longest[1],
+                     seconds=max(calls))),
+      common.row(f"soak {soak_s:.0f} s, valid + invalid requests: answered without 5xx or "
+                 f"broken connection ({soak['requests']} requests, {soak['server_errors']} "
+                 f"failed)", "%", answered, goal="100 % (zero 5xx)",
+                 met=soak["server_errors"] == 0 and soak["exit_status"] == 0,
+                 peer_note="no peer (server alone)",
+                 limit=f"statuses {soak['statuses']}, exit status {soak['exit_status']}"),
+      common.row(f"soak: server RSS at the end (growth over the second half {growth:+.1f} MiB)",
+                 "MiB", rss[-1], goal=f"growth <= {MAX_RSS_GROWTH_MIB:g} MiB",
+                 met=growth <= MAX_RSS_GROWTH_MIB, peer_note="no peer (server alone)",
+                 limit="RSS kept growing: a leak in the request path")]
+  details = [
+      f"model: {manifest['weights']['parameters']:,} parameters, beam {beam}, buckets "
+      + ", ".join(f"{f['bucket_seconds']:g} s (L = {f['max_output_tokens']} tokens)"
+                  for f in manifest["functions"])
+      + f"; trained 2 steps, exported in {prepare_s:.0f} s (corpus, training, export)",
+      f"requests: {len(wavs)} synthetic WAVs of 0.5..{0.9 * buckets[-1]:g} s (tones in noise), "
+      f"sent in turn; they decode to {lengths} tokens before EOS",
+      "the exported function in this process (no HTTP), one call on a bucket's longest input "
+      "at batch 1 vs batch 8: " + "; ".join(
+          f"{s:g} s bucket {one * 1e3:.0f} ms vs {eight * 1e3:.0f} ms = {eight / one:.1f}x the "
+          f"time for 8x the rows" for s, (one, eight) in calls.items()),
+      f"load test (both servers, {len(levels)} levels of {seconds:g} s each, plus warm-up, "
+      f"settling and drain) took {load_s:.0f} s",
+      f"soak: {soak['requests']} requests at concurrency 8, statuses {soak['statuses']}, "
+      f"{soak['throughput']:.1f} answered req/s, RSS {rss[0]:.0f} -> {rss[-1]:.0f} MiB "
+      f"(max {max(rss):.0f}), server exit status {soak['exit_status']}"]
+  settings = dict(model="st_conformer:tiny" + (" (micro overrides)" if ctx.quick else ""),
+                  beam=beam, buckets_s=list(buckets), concurrency=list(levels),
+                  seconds_per_level=seconds, max_wait_ms=20, soak_seconds=soak_s,
+                  soak_concurrency=8)
+  measurements = {f"max_batch_{mb}": {str(c): {k: round(v, 4) if isinstance(v, float) else v
+                                               for k, v in r.items()}
+                                      for c, r in by_level.items()}
+                  for mb, by_level in load.items()}
+  measurements.update(batching_speedup_c16=round(speedup, 3), output_tokens=lengths,
+                      call_s_batch_1_vs_8={f"{s:g}": v for s, v in calls.items()},
+                      soak={k: v for k, v in soak.items() if k != "rss_mib"})
+  return dict(title=TITLE, settings=settings, peer="none (max-batch 1 is the baseline)",
+              rows=rows, measurements=measurements, details=details)
