@@ -13,7 +13,7 @@ Layout of an export directory (format version 1)::
 Manifest fields (every key is written by `export.py`; the runtime relies on these)::
 
   format, format_version   "st-jax-export", 1 (a runtime refuses other versions)
-  task                     translate | transcribe (later: synthesize | s2st)
+  task                     translate | transcribe | synthesize | s2st
   source_language, target_language, sample_rate (Hz of the input samples)
   decoding                 beam_size, length_penalty
   special_ids              pad, bos, eos (ids the tokenizer decode skips / stops at)
@@ -28,8 +28,10 @@ Manifest fields (every key is written by `export.py`; the runtime relies on thes
   files                    {file name: sha256 hex} of every file except manifest.json
   manifest_sha256          sha256 of the canonical JSON of all the other manifest fields
 
-Future tasks (synthesize, s2st) add functions whose inputs/outputs differ (text ids in,
-waveform out) and their own assets; the checks here stay the same.
+synthesize and s2st exports (`serving/tts_export.py`) add ``tts`` (symbol table, speakers,
+languages, emotions, controls, vocoder, hop), ``symbol_buckets`` and ``frame_buckets``; their
+``functions`` carry a ``stage`` (acoustic | render | s2st). s2st keeps the speech fields
+(min_samples, special_ids, tokenizer) of translate. The checks here are the same for all.
 """
 
 from __future__ import annotations
@@ -47,9 +49,15 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 WEIGHTS = "params.npz"
 DIGEST_KEY = "manifest_sha256"
-REQUIRED = ("task", "sample_rate", "min_samples", "special_ids", "weights", "tokenizer",
-            "functions", "platforms", "versions", "files")
+REQUIRED = ("task", "sample_rate", "weights", "functions", "platforms", "versions", "files")
+SPEECH_INPUT = ("min_samples", "special_ids", "tokenizer")
+SPEECH_OUTPUT = ("tts", "symbol_buckets", "frame_buckets")
+TASK_REQUIRED = {"translate": SPEECH_INPUT, "transcribe": SPEECH_INPUT,
+                 "synthesize": SPEECH_OUTPUT, "s2st": SPEECH_INPUT + SPEECH_OUTPUT}
 DEFAULT_BUCKETS = (2.0, 4.0, 8.0, 16.0, 30.0)   # seconds of audio, one function each
+DEFAULT_SYMBOL_BUCKETS = (32, 64, 128, 256, 512)   # synthesize: text symbols, one function each
+DEFAULT_FRAME_BUCKETS = (200, 400, 800, 1600, 3000)   # speech out: frames (10 ms), likewise
+DEFAULT_S2ST_SYMBOLS = 512                       # s2st: characters a translation may have
 
 
 def sha256_file(path: str) -> str:
@@ -121,7 +129,10 @@ def read_manifest(directory: str) -> dict[str, Any]:
     raise ArtifactError(f"{path}: the manifest was edited after export (its "
                         f"{DIGEST_KEY} does not match its contents); re-export the model "
                         f"instead of editing it")
-  missing = [key for key in REQUIRED if key not in manifest]
+  if manifest.get("task") not in TASK_REQUIRED:
+    raise ArtifactError(f"{path}: task {manifest.get('task')!r} is not one this runtime runs "
+                        f"({', '.join(TASK_REQUIRED)}); re-export with this st-jax version")
+  missing = [key for key in REQUIRED + TASK_REQUIRED[manifest["task"]] if key not in manifest]
   if missing:
     raise ArtifactError(f"{path}: the manifest lacks {missing}; re-export the model")
   files = manifest.get("files") or {}
@@ -135,8 +146,8 @@ def read_manifest(directory: str) -> dict[str, Any]:
       raise ArtifactError(f"{file_path}: sha256 {actual[:12]}... does not match the manifest "
                           f"({expected[:12]}...): the file is truncated or was modified; copy "
                           f"it again or re-export")
-  referenced = [manifest["weights"]["file"], manifest["tokenizer"]] + [
-      f["file"] for f in manifest["functions"]]
+  referenced = [manifest["weights"]["file"]] + [f["file"] for f in manifest["functions"]] + (
+      [manifest["tokenizer"]] if "tokenizer" in manifest else [])
   unlisted = [name for name in referenced if name not in files]
   if unlisted:
     raise ArtifactError(f"{path}: files {unlisted} are used but have no checksum; re-export")

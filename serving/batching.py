@@ -14,7 +14,9 @@ The `arriving` condition means a lone request on an idle server runs at once ins
 paying max_wait, while under load the batch waits for the requests already on their way.
 
 Rows arrive validated (decoded, finite, fitting their bucket), so one bad request cannot fail
-a batch; should a batch still raise, only the requests in it get the error. Requests whose
+a batch. A problem found only while a batch runs (e.g. text whose predicted durations exceed
+every frame bucket) is returned by ``run_batch`` as that row's exception instance and raised
+to that request alone; should a batch itself raise, only the requests in it get the error. Requests whose
 caller went away (cancelled futures) are dropped before running. `close` finishes everything
 already queued before it returns (graceful shutdown).
 """
@@ -38,7 +40,8 @@ class _Pending:
 
 
 class DynamicBatcher:
-  """``await submit(bucket, row)`` -> that row's result of ``run_batch(bucket, rows)``.
+  """``await submit(bucket, row)`` -> that row's result of ``run_batch(bucket, rows)`` (raised
+if the result is an exception).
 
   ``on_batch(bucket, rows, seconds)`` is called after each batch (metrics).
   """
@@ -142,7 +145,11 @@ class DynamicBatcher:
             p.future.set_exception(e)
         continue
       for p, result in zip(taken, results):
-        if not p.future.done():
+        if p.future.done():
+          continue
+        if isinstance(result, BaseException):
+          p.future.set_exception(result)
+        else:
           p.future.set_result(result)
       if self.on_batch is not None:
         self.on_batch(bucket, len(taken), time.perf_counter() - start)

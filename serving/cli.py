@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from serving.artifact import DEFAULT_BUCKETS
+from serving.artifact import DEFAULT_BUCKETS, DEFAULT_FRAME_BUCKETS, DEFAULT_S2ST_SYMBOLS, \
+    DEFAULT_SYMBOL_BUCKETS
 from serving.errors import ServingError
 
 
@@ -21,15 +22,24 @@ def _floats(text: str) -> list[float]:
     raise argparse.ArgumentTypeError(f"expected comma-separated seconds, got {text!r}") from None
 
 
+def _ints(text: str) -> list[int]:
+  try:
+    return [int(x) for x in text.split(",") if x.strip()]
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
 def _names(text: str) -> list[str]:
   return [x.strip() for x in text.split(",") if x.strip()]
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--workdir", required=True, help="trained workdir (config.json, "
-                      "checkpoints/, assets/)")
-  parser.add_argument("--task", required=True, choices=["translate", "transcribe"],
-                      help="translate: an st workdir; transcribe: an asr workdir")
+                      "checkpoints/, assets/); s2st: the ST workdir")
+  parser.add_argument("--task", required=True,
+                      choices=["translate", "transcribe", "synthesize", "s2st"],
+                      help="translate: an st workdir; transcribe: an asr workdir; synthesize: "
+                      "a tts workdir; s2st: an st workdir and --tts-workdir")
   parser.add_argument("--out", required=True, help="export directory (an older export there "
                       "is replaced)")
   parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
@@ -43,10 +53,38 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
                       f"{','.join(f'{s:g}' for s in DEFAULT_BUCKETS)}); one function each")
   parser.add_argument("--platforms", type=_names, default=["cpu"],
                       help="comma-separated among cpu,cuda,rocm,tpu (cpu is always included)")
+  speech = parser.add_argument_group("speech out (synthesize, s2st)")
+  speech.add_argument("--tts-workdir", default=None, help="s2st: a character TTS workdir in "
+                      "the ST target language")
+  speech.add_argument("--tts-step", type=int, default=None, help="s2st: its checkpoint step")
+  speech.add_argument("--vocoder", default="griffin_lim", help="griffin_lim or a vocoder "
+                      "workdir")
+  speech.add_argument("--symbol-buckets", type=_ints, default=list(DEFAULT_SYMBOL_BUCKETS),
+                      help="synthesize: text lengths in symbols, comma-separated (default: "
+                      f"{','.join(map(str, DEFAULT_SYMBOL_BUCKETS))})")
+  speech.add_argument("--frame-buckets", type=_ints, default=list(DEFAULT_FRAME_BUCKETS),
+                      help="speech lengths in frames, comma-separated (default: "
+                      f"{','.join(map(str, DEFAULT_FRAME_BUCKETS))})")
+  speech.add_argument("--max-symbols", type=int, default=DEFAULT_S2ST_SYMBOLS,
+                      help="s2st: most characters of a translation spoken at once")
 
 
 def run_export(args) -> None:
   """Exports and prints every file written (`st_jax.errors.UserError` on bad input)."""
+  from st_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  if args.task == "s2st" and not args.tts_workdir:
+    raise ConfigError("export --task s2st needs --tts-workdir (a character TTS workdir in the "
+                      "ST target language)")
+  if args.task in ("synthesize", "s2st"):
+    from serving import tts_export  # pylint: disable=g-import-not-at-top
+    manifest = tts_export.export_synthesize(
+        args.workdir, args.out, args.vocoder, args.symbol_buckets, args.frame_buckets,
+        args.platforms, args.step) if args.task == "synthesize" else tts_export.export_s2st(
+            args.workdir, args.tts_workdir, args.out, args.vocoder, args.buckets,
+            args.frame_buckets, args.max_symbols, args.beam, args.length_penalty,
+            args.platforms, args.step, args.tts_step)
+    print(tts_export.describe(args.out, manifest))
+    return
   from serving import export  # pylint: disable=g-import-not-at-top
   manifest = export.export_model(args.workdir, args.task, args.out, beam_size=args.beam,
                                  length_buckets=args.buckets, platforms=args.platforms,

@@ -148,14 +148,48 @@ def _weight_names(params) -> list[str]:
   return [name(path) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
 
 
-def _check_platforms(platforms: Sequence[str]) -> list[str]:
+def write_weights(staging: str, tree) -> tuple[list, dict]:
+  """Writes the leaves of ``tree`` to ``params.npz`` -> (leaves, the manifest's "weights")."""
+  leaves, names = jax.tree.leaves(tree), _weight_names(tree)
+  np.savez(os.path.join(staging, artifact.WEIGHTS),
+           **{n: np.asarray(leaf) for n, leaf in zip(names, leaves)})
+  return leaves, {"file": artifact.WEIGHTS, "names": names,
+                  "shapes": [list(np.shape(x)) for x in leaves],
+                  "dtypes": [str(np.asarray(x).dtype) for x in leaves],
+                  "parameters": int(sum(np.size(x) for x in leaves))}
+
+
+def serialize(fn, staging: str, file: str, platforms: Sequence[str], *specs):
+  """jax.export of ``jax.jit(fn)`` at argument ``specs`` written to ``staging/file``."""
+  exported = jax.export.export(jax.jit(fn), platforms=platforms)(*specs)
+  with open(os.path.join(staging, file), "wb") as f:
+    f.write(exported.serialize())
+  return exported
+
+
+def manifest_header(task: str, platforms: Sequence[str], exported, workdir: str,
+                    trained_step: int, config) -> dict:
+  """The manifest fields every task shares (format, platforms, versions, source, created)."""
+  return {
+      "format": artifact.FORMAT, "format_version": artifact.FORMAT_VERSION, "task": task,
+      "platforms": list(platforms),
+      "versions": {"jax": jax.__version__, "jaxlib": jaxlib.__version__,
+                   "st_jax": st_jax.__version__,
+                   "calling_convention": int(exported.calling_convention_version)},
+      "source": {"workdir": os.path.abspath(workdir), "step": int(trained_step),
+                 "config_hash": config_lib.model_hash(config)},
+      "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+  }
+
+
+def check_platforms(platforms: Sequence[str]) -> list[str]:
   unknown = [p for p in platforms if p not in PLATFORMS]
   if unknown:
     raise ConfigError(f"export platforms {unknown} are not among {list(PLATFORMS)}")
   return ["cpu"] + sorted({p for p in platforms if p != "cpu"}, key=PLATFORMS.index)
 
 
-def _prepare_out(out_dir: str) -> str:
+def prepare_out(out_dir: str) -> str:
   """A fresh staging directory beside ``out_dir``; refuses to replace a non-export directory."""
   if os.path.exists(out_dir) and os.listdir(out_dir) and not os.path.exists(
       os.path.join(out_dir, artifact.MANIFEST)):
@@ -166,7 +200,7 @@ def _prepare_out(out_dir: str) -> str:
   return staging
 
 
-def _replace(staging: str, out_dir: str) -> None:
+def replace_out(staging: str, out_dir: str) -> None:
   old = f"{out_dir.rstrip(os.sep)}.old"
   shutil.rmtree(old, ignore_errors=True)
   if os.path.exists(out_dir):
@@ -192,56 +226,32 @@ def _io_spec(trained: inference.Trained) -> tuple[list, list]:
   return inputs, outputs
 
 
-def export_model(workdir: str, task: str, out_dir: str, beam_size: int = 4,
-                 length_buckets: Sequence[float] = DEFAULT_BUCKETS,
-                 platforms: Sequence[str] = ("cpu",), length_penalty: float = 1.0,
-                 ctc_weight: float = 0.0, step: int | None = None) -> dict:
-  """Exports ``workdir`` for ``task`` (translate: an st workdir, transcribe: an asr one) into
-  ``out_dir`` (replaced if it is an older export) -> the manifest written (`artifact.py`)."""
-  if task not in TASKS:
-    raise ConfigError(f"export --task {task!r}: expected one of {sorted(TASKS)} (synthesize "
-                      f"and s2st artifacts are not available yet)")
-  platforms = _check_platforms(platforms)
+def load_for_export(workdir: str, task: str, step: int | None = None) -> inference.Trained:
+  """The trained ``workdir`` for ``task`` (translate: st, transcribe: asr); ConfigError for
+  another task or a normalisation the exported front end lacks."""
   trained = inference.load_trained(workdir, step)
-  data = trained.config.data
   if trained.task != TASKS[task]:
     other = {v: k for k, v in TASKS.items()}.get(trained.task)
     hint = f"use --task {other}" if other else "export an st or asr workdir"
     raise ConfigError(f"{workdir} holds a {trained.task!r} model, which does not {task}; "
                       f"{hint}")
-  if data.normalization not in ("global", "none"):
-    raise ConfigError(f"{workdir}: data.normalization={data.normalization!r} cannot be "
-                      f"exported (the exported front end supports 'global' and 'none')")
-  decoder = inference.make_decoder(trained, beam_size, length_penalty, ctc_weight)
-  buckets = make_buckets(length_buckets, data, decoder)
-  staging = _prepare_out(out_dir)
+  if trained.config.data.normalization not in ("global", "none"):
+    raise ConfigError(f"{workdir}: data.normalization={trained.config.data.normalization!r} "
+                      f"cannot be exported (the exported front end supports 'global' and "
+                      f"'none')")
+  return trained
 
-  leaves = jax.tree.leaves(trained.params)
-  names = _weight_names(trained.params)
-  np.savez(os.path.join(staging, artifact.WEIGHTS),
-           **{n: np.asarray(leaf) for n, leaf in zip(names, leaves)})
+
+def speech_input_fields(trained: inference.Trained, task: str, staging: str, beam_size: int,
+                        length_penalty: float, ctc_weight: float) -> dict:
+  """Manifest fields of a speech-input export (languages, front end, decoding, tokenizer),
+  with the target tokenizer copied into ``staging``."""
+  data = trained.config.data
   tokenizer_file = "target.model"
   shutil.copyfile(trained.target_tokenizer.model_path, os.path.join(staging, tokenizer_file))
-
-  batch, = jax.export.symbolic_shape("batch")
-  weight_specs = [jax.ShapeDtypeStruct(np.shape(x), x.dtype) for x in leaves]
-  functions = []
-  for bucket in buckets:
-    exported = jax.export.export(jax.jit(inference_function(trained, decoder, bucket)),
-                                 platforms=platforms)(
-        weight_specs, jax.ShapeDtypeStruct((batch, bucket.max_samples), jnp.float32),
-        jax.ShapeDtypeStruct((batch,), jnp.int32))
-    file = f"{task}_{bucket.seconds:g}s.jax"
-    with open(os.path.join(staging, file), "wb") as f:
-      f.write(exported.serialize())
-    functions.append({"file": file, "bucket_seconds": bucket.seconds,
-                      "max_samples": bucket.max_samples, "frames": bucket.frames,
-                      "max_output_tokens": bucket.max_output_tokens})
-  inputs, outputs = _io_spec(trained)
-  manifest = {
-      "format": artifact.FORMAT, "format_version": artifact.FORMAT_VERSION, "task": task,
+  return {
       "source_language": data.src_lang,
-      "target_language": data.tgt_lang if task == "translate" else data.src_lang,
+      "target_language": data.src_lang if task == "transcribe" else data.tgt_lang,
       "sample_rate": int(data.sample_rate), "min_samples": MIN_SAMPLES,
       "decoding": {"beam_size": int(beam_size), "length_penalty": float(length_penalty),
                    "ctc_weight": float(ctc_weight)},
@@ -249,21 +259,47 @@ def export_model(workdir: str, task: str, out_dir: str, beam_size: int = 4,
       "front_end": {"type": "log_mel", "n_mels": int(data.n_mels), "win_ms": float(data.win_ms),
                     "hop_ms": float(data.hop_ms), "normalization": data.normalization,
                     "fft_dtype": {"tpu": "float32", "other": "float64"}},
-      "weights": {"file": artifact.WEIGHTS, "names": names,
-                  "shapes": [list(np.shape(x)) for x in leaves],
-                  "dtypes": [str(x.dtype) for x in leaves],
-                  "parameters": int(sum(np.size(x) for x in leaves))},
-      "tokenizer": tokenizer_file, "inputs": inputs, "outputs": outputs,
-      "functions": functions, "platforms": platforms,
-      "versions": {"jax": jax.__version__, "jaxlib": jaxlib.__version__,
-                   "st_jax": st_jax.__version__,
-                   "calling_convention": int(exported.calling_convention_version)},
-      "source": {"workdir": os.path.abspath(workdir), "step": int(trained.step),
-                 "config_hash": config_lib.model_hash(trained.config)},
-      "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      "tokenizer": tokenizer_file,
   }
+
+
+def bucket_fields(bucket: Bucket) -> dict:
+  return {"bucket_seconds": bucket.seconds, "max_samples": bucket.max_samples,
+          "frames": bucket.frames, "max_output_tokens": bucket.max_output_tokens}
+
+
+def export_model(workdir: str, task: str, out_dir: str, beam_size: int = 4,
+                 length_buckets: Sequence[float] = DEFAULT_BUCKETS,
+                 platforms: Sequence[str] = ("cpu",), length_penalty: float = 1.0,
+                 ctc_weight: float = 0.0, step: int | None = None) -> dict:
+  """Exports ``workdir`` for ``task`` (translate: an st workdir, transcribe: an asr one) into
+  ``out_dir`` (replaced if it is an older export) -> the manifest written (`artifact.py`)."""
+  if task not in TASKS:
+    raise ConfigError(f"export --task {task!r}: expected one of {sorted(TASKS)} here "
+                      f"(synthesize and s2st: serving/tts_export.py export_speech)")
+  platforms = check_platforms(platforms)
+  trained = load_for_export(workdir, task, step)
+  decoder = inference.make_decoder(trained, beam_size, length_penalty, ctc_weight)
+  buckets = make_buckets(length_buckets, trained.config.data, decoder)
+  staging = prepare_out(out_dir)
+  leaves, weights = write_weights(staging, trained.params)
+  fields = speech_input_fields(trained, task, staging, beam_size, length_penalty, ctc_weight)
+
+  batch, = jax.export.symbolic_shape("batch")
+  weight_specs = [jax.ShapeDtypeStruct(np.shape(x), x.dtype) for x in leaves]
+  functions = []
+  for bucket in buckets:
+    file = f"{task}_{bucket.seconds:g}s.jax"
+    exported = serialize(inference_function(trained, decoder, bucket), staging, file, platforms,
+                         weight_specs, jax.ShapeDtypeStruct((batch, bucket.max_samples),
+                                                            jnp.float32),
+                         jax.ShapeDtypeStruct((batch,), jnp.int32))
+    functions.append({"file": file, **bucket_fields(bucket)})
+  inputs, outputs = _io_spec(trained)
+  manifest = manifest_header(task, platforms, exported, workdir, trained.step, trained.config)
+  manifest.update(fields, weights=weights, inputs=inputs, outputs=outputs, functions=functions)
   artifact.write_manifest(staging, manifest)
-  _replace(staging, out_dir)
+  replace_out(staging, out_dir)
   return artifact.read_manifest(out_dir)
 
 

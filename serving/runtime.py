@@ -37,6 +37,29 @@ def default_batch_sizes(max_batch: int) -> tuple[int, ...]:
   return tuple(sizes + [int(max_batch)])
 
 
+class Executables:
+  """Compiled (function, input shapes) pairs of one export, compiled on first use (thread-safe);
+  ``count`` counts compilations."""
+
+  def __init__(self, weights: list):
+    self.weights, self.count = weights, 0
+    self._compiled: dict[Any, Any] = {}
+    self._lock = threading.Lock()
+
+  def get(self, key, exported, shapes: Sequence):
+    """The executable of ``exported`` for argument ``shapes`` (after the weights)."""
+    with self._lock:
+      if key not in self._compiled:
+        self._compiled[key] = jax.jit(exported.call).lower(self.weights, *shapes).compile()
+        self.count += 1
+      return self._compiled[key]
+
+  def __call__(self, key, exported, *args):
+    """Runs ``exported`` on the weights and ``args`` (numpy arrays) -> its numpy outputs."""
+    shapes = [jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype) for a in args]
+    return jax.tree.map(np.asarray, self.get(key, exported, shapes)(self.weights, *args))
+
+
 class Artifact:
   """An export loaded for inference (build with `load_artifact`).
 
@@ -50,14 +73,22 @@ class Artifact:
     self.task = manifest["task"]
     self.sample_rate = int(manifest["sample_rate"])
     self.min_samples = int(manifest["min_samples"])
-    self.max_samples = [int(f["max_samples"]) for f in manifest["functions"]]
+    self.max_samples = [int(f["max_samples"]) for f in manifest["functions"]
+                        if "max_samples" in f]
     self.max_seconds = self.max_samples[-1] / self.sample_rate
     self.batch_sizes = tuple(sorted(set(int(b) for b in batch_sizes)))
-    self.compile_count = 0
-    self._functions, self._weights, self._tokenizer = functions, weights, tokenizer
+    self.executables = weights if isinstance(weights, Executables) else Executables(weights)
+    self._functions, self._tokenizer = functions, tokenizer
     self._special = manifest["special_ids"]
-    self._compiled: dict[tuple[int, int], Any] = {}
-    self._lock = threading.Lock()
+
+  @property
+  def compile_count(self) -> int:
+    return self.executables.count
+
+  def health(self) -> dict:
+    """What GET /healthz reports about the shapes."""
+    return {"buckets_seconds": [n / self.sample_rate for n in self.max_samples],
+            "batch_sizes": list(self.batch_sizes)}
 
   # -- shapes and compilation --------------------------------------------------------------
 
@@ -82,15 +113,9 @@ class Artifact:
 
   def compiled(self, bucket: int, batch: int):
     """The executable for (bucket, batch), compiled on first use (thread-safe)."""
-    key = (bucket, batch)
-    with self._lock:
-      if key not in self._compiled:
-        shapes = (jax.ShapeDtypeStruct((batch, self.max_samples[bucket]), np.float32),
-                  jax.ShapeDtypeStruct((batch,), np.int32))
-        self._compiled[key] = jax.jit(self._functions[bucket].call).lower(
-            self._weights, *shapes).compile()
-        self.compile_count += 1
-      return self._compiled[key]
+    shapes = (jax.ShapeDtypeStruct((batch, self.max_samples[bucket]), np.float32),
+              jax.ShapeDtypeStruct((batch,), np.int32))
+    return self.executables.get((bucket, batch), self._functions[bucket], shapes)
 
   def warm_up(self, batch_sizes: Iterable[int] | None = None) -> float:
     """Compiles and runs every (bucket, batch size) once -> seconds taken."""
@@ -114,16 +139,20 @@ class Artifact:
         out.append(int(i))
     return self._tokenizer.decode(out)
 
-  def _run(self, bucket: int, rows: Sequence[np.ndarray], batch: int):
-    """Pads ``rows`` into [batch, N] and runs the bucket -> (tokens [B, L], scores [B])."""
-    length = self.max_samples[bucket]
-    samples = np.zeros((batch, length), np.float32)
+  def pad_rows(self, bucket: int, rows: Sequence[np.ndarray], batch: int):
+    """``rows`` -> (samples [batch, N] f32, counts [batch] i32); filler rows repeat the last."""
+    samples = np.zeros((batch, self.max_samples[bucket]), np.float32)
     counts = np.zeros((batch,), np.int32)
     for i in range(batch):
       row = rows[min(i, len(rows) - 1)]
       samples[i, :len(row)] = row
       counts[i] = len(row)
-    tokens, scores = self.compiled(bucket, batch)(self._weights, samples, counts)
+    return samples, counts
+
+  def _run(self, bucket: int, rows: Sequence[np.ndarray], batch: int):
+    """Pads ``rows`` into [batch, N] and runs the bucket -> (tokens [B, L], scores [B])."""
+    samples, counts = self.pad_rows(bucket, rows, batch)
+    tokens, scores = self.compiled(bucket, batch)(self.executables.weights, samples, counts)
     return np.asarray(tokens)[:len(rows)], np.asarray(scores)[:len(rows)]
 
   def run_batch(self, bucket: int, rows: Sequence[np.ndarray]) -> list[str]:
@@ -167,29 +196,32 @@ class Artifact:
     return self._speech_to_text("transcribe", sources)
 
 
-def _deserialize(directory: str, manifest: dict, spec: dict, weight_shapes: list):
-  """One serialized function, checked against the manifest (platforms, input shapes)."""
+def deserialize(directory: str, manifest: dict, spec: dict, weight_shapes: list):
+  """One serialized function, checked against the manifest: its platforms, the weights as
+  its first arguments and, for audio input, samples [batch, max_samples] right after them."""
   path = os.path.join(directory, spec["file"])
   try:
     with open(path, "rb") as f:
       exported = jax.export.deserialize(bytearray(f.read()))
   except Exception as e:  # pylint: disable=broad-except  (any decoding failure)
     raise ArtifactError(f"{path}: not a loadable serialized function ({e}); re-export") from None
-  avals = exported.in_avals
-  samples = tuple(avals[-2].shape) if len(avals) >= 2 else ()
-  matches = ([tuple(a.shape) for a in avals[:-2]] == [tuple(s) for s in weight_shapes]
-             and len(samples) == 2 and jax.export.is_symbolic_dim(samples[0])
-             and samples[1] == spec["max_samples"])
+  avals, count = exported.in_avals, len(weight_shapes)
+  matches = [tuple(a.shape) for a in avals[:count]] == [tuple(s) for s in weight_shapes]
+  first = tuple(avals[count].shape) if len(avals) > count else ()
+  if "max_samples" in spec:
+    matches = matches and (len(first) == 2 and jax.export.is_symbolic_dim(first[0])
+                           and first[1] == spec["max_samples"])
   if tuple(exported.platforms) != tuple(manifest["platforms"]) or not matches:
+    expected = f"samples [batch, {spec['max_samples']}], " if "max_samples" in spec else ""
     raise ArtifactError(f"{path}: the function (platforms {list(exported.platforms)}, inputs "
-                        f"{[a.str_short() for a in avals[-2:]]}) does not match "
+                        f"{[a.str_short() for a in avals[count:]]}) does not match "
                         f"{artifact_lib.MANIFEST} (platforms {manifest['platforms']}, "
-                        f"samples [batch, {spec['max_samples']}], "
-                        f"{len(weight_shapes)} weights); re-export")
+                        f"{expected}{count} weights); re-export")
   return exported
 
 
-def _load_weights(directory: str, manifest: dict) -> list:
+def load_weights(directory: str, manifest: dict) -> list:
+  """params.npz -> device arrays in manifest order (``ArtifactError`` if unreadable)."""
   path = os.path.join(directory, manifest["weights"]["file"])
   try:
     with np.load(path, allow_pickle=False) as arrays:
@@ -202,9 +234,18 @@ def _load_weights(directory: str, manifest: dict) -> list:
   return [jax.device_put(w) for w in weights]
 
 
+def load_tokenizer(directory: str, manifest: dict) -> spm.SentencePieceProcessor:
+  path = os.path.join(directory, manifest["tokenizer"])
+  try:
+    return spm.SentencePieceProcessor(model_file=path)
+  except (OSError, RuntimeError) as e:
+    raise ArtifactError(f"{path}: not a SentencePiece model ({e}); re-export") from None
+
+
 def load_artifact(directory: str, batch_sizes: Sequence[int] | None = None,
-                  max_batch: int = 8) -> Artifact:
-  """Verifies and loads an export directory (`artifact.read_manifest`, `check_runtime`).
+                  max_batch: int = 8):
+  """Verifies and loads an export directory (`artifact.read_manifest`, `check_runtime`): an
+  `Artifact` (translate, transcribe) or a `tts_runtime` one (synthesize, s2st).
 
   ``batch_sizes`` (default `default_batch_sizes(max_batch)`) are the batch shapes compiled.
   Raises ``ArtifactError`` for a corrupt, edited or incompatible export.
@@ -215,13 +256,12 @@ def load_artifact(directory: str, batch_sizes: Sequence[int] | None = None,
       manifest, jax.__version__, jax.export.default_export_platform(),
       (jax.export.minimum_supported_calling_convention_version,
        jax.export.maximum_supported_calling_convention_version), directory)
-  functions = [_deserialize(directory, manifest, spec, manifest["weights"]["shapes"])
+  functions = [deserialize(directory, manifest, spec, manifest["weights"]["shapes"])
                for spec in manifest["functions"]]
-  weights = _load_weights(directory, manifest)
-  path = os.path.join(directory, manifest["tokenizer"])
-  try:
-    tokenizer = spm.SentencePieceProcessor(model_file=path)
-  except (OSError, RuntimeError) as e:
-    raise ArtifactError(f"{path}: not a SentencePiece model ({e}); re-export") from None
-  return Artifact(directory, manifest, functions, weights, tokenizer,
-                  batch_sizes or default_batch_sizes(max_batch))
+  weights = load_weights(directory, manifest)
+  batch_sizes = batch_sizes or default_batch_sizes(max_batch)
+  if manifest["task"] in ("synthesize", "s2st"):
+    from serving import tts_runtime  # pylint: disable=g-import-not-at-top
+    return tts_runtime.build(directory, manifest, functions, weights, batch_sizes)
+  return Artifact(directory, manifest, functions, weights, load_tokenizer(directory, manifest),
+                  batch_sizes)

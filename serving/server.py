@@ -4,14 +4,19 @@
                                         (Content-Type audio/* or application/octet-stream) or
                                         as the `file` field of multipart/form-data
                                         -> 200 {"text": ...} | 4xx/5xx {"error": ...}
+  POST /v1/synthesize                   JSON {"text", "lang"?, "emotion"?, "speaker"?, "rate"?,
+                                        "pitch_shift"?, "energy_scale"?} -> 200 audio/wav
+  POST /v1/s2st                         audio as for /v1/translate (?emotion=&speaker=&rate=)
+                                        -> 200 audio/wav, X-Translation: the text (UTF-8,
+                                        percent-encoded)   (serving/speech_io.py)
   GET  /healthz                         200 {"status": "ready", ...} once every shape is
                                         compiled; 503 {"status": "warming up"} before
   GET  /metrics                         Prometheus text: requests by endpoint and status,
                                         latency and batch-size histograms, queue depth
 
 A request is read (size-capped), decoded, resampled and validated before it joins a batch
-(`batching.DynamicBatcher`), so bad audio gets its own 4xx and never reaches the model with
-others. Warm-up compiles and runs every (length bucket, batch size) once, in a thread, after
+(`batching.DynamicBatcher`), so bad audio or text gets its own 4xx and never reaches the model
+with others (a synthesis row whose durations exceed every frame bucket fails alone). Warm-up compiles and runs every (length bucket, batch size) once, in a thread, after
 the socket is open, so no request pays a compile. SIGTERM: uvicorn stops accepting connections
 and waits for the requests in flight; the batcher then finishes its queue and the process exits
 0. Imports only serving/ (no st_jax).
@@ -35,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from serving import audio_io, batching, metrics, runtime
+from serving import audio_io, batching, metrics, runtime, speech_io
 from serving.errors import InputError
 
 log = logging.getLogger("serving")
@@ -80,6 +85,9 @@ class _State:
         "st_serving_batch_size", "Requests per model batch.", BATCH_BOUNDS))
     self.batch_seconds = self.registry.add(metrics.Histogram(
         "st_serving_batch_seconds", "Model time per batch.", LATENCY_BOUNDS))
+    self.audio_out = self.registry.add(metrics.Counter(
+        "st_serving_output_audio_seconds_total", "Seconds of speech synthesised.",
+        ("endpoint",)))
     self.batcher = batching.DynamicBatcher(artifact.run_batch, options.max_batch,
                                            options.max_wait_ms / 1000.0, self._on_batch)
     self.registry.add(metrics.Gauge("st_serving_queue_depth", "Requests waiting for a batch.",
@@ -150,31 +158,71 @@ async def _audio_bytes(request: Request, limit: int) -> tuple[bytes, str]:
     await form.close()
 
 
-async def _speech_to_text(state: _State, request: Request, task: str) -> tuple[int, dict]:
+def check_ready(state: _State, task: str) -> None:
   if not state.ready:
     raise InputError("the model is warming up; retry when GET /healthz answers 200", 503)
   state.artifact.check_task(task)
+
+
+async def read_audio(state: _State, request: Request):
+  """(samples at the model's input rate, their bucket) of an audio request."""
+  data, what = await _audio_bytes(request, state.options.max_body_bytes)
+  samples = await run_in_threadpool(audio_io.decode_audio, data, state.artifact.sample_rate,
+                                    what, state.max_seconds)
+  return samples, state.artifact.bucket_for(len(samples), what)
+
+
+async def _speech_to_text(state: _State, request: Request, task: str) -> Response:
+  check_ready(state, task)
   with state.batcher.arriving():
-    data, what = await _audio_bytes(request, state.options.max_body_bytes)
-    samples = await run_in_threadpool(audio_io.decode_audio, data, state.artifact.sample_rate,
-                                      what, state.max_seconds)
-    bucket = state.artifact.bucket_for(len(samples), what)
-  return 200, {"text": await state.batcher.submit(bucket, samples)}
+    samples, bucket = await read_audio(state, request)
+  return JSONResponse({"text": await state.batcher.submit(bucket, samples)})
+
+
+def _audio_response(state: _State, task: str, samples, headers=None) -> Response:
+  rate = state.artifact.voice.sample_rate
+  state.audio_out.inc(task, amount=len(samples) / rate)
+  return Response(speech_io.wav_bytes(samples, rate), media_type="audio/wav", headers=headers)
+
+
+async def _synthesize(state: _State, request: Request, task: str) -> Response:
+  check_ready(state, task)
+  speech_io.check_json(request)
+  with state.batcher.arriving():
+    fields = speech_io.parse_request(await _read_body(request, state.options.max_body_bytes))
+    bucket, row = await run_in_threadpool(lambda: state.artifact.prepare_text(**fields))
+  speech = await state.batcher.submit(bucket, row)
+  return _audio_response(state, task, speech.audio)
+
+
+async def _s2st(state: _State, request: Request, task: str) -> Response:
+  check_ready(state, task)
+  controls = state.artifact.voice.controls(**speech_io.query_controls(request))[0]
+  with state.batcher.arriving():
+    samples, bucket = await read_audio(state, request)
+  speech = await state.batcher.submit(bucket, (samples, controls))
+  return _audio_response(state, task, speech.audio,
+                         {"X-Translation": speech_io.translation_header(speech.text)})
+
+
+HANDLERS = {"translate": _speech_to_text, "transcribe": _speech_to_text,
+            "synthesize": _synthesize, "s2st": _s2st}
 
 
 def _endpoint(state: _State, task: str):
   async def handle(request: Request) -> Response:
     start = time.perf_counter()
     try:
-      status, body = await _speech_to_text(state, request, task)
+      response = await HANDLERS[task](state, request, task)
     except InputError as e:
-      status, body = e.status, {"error": str(e)}
+      response = JSONResponse({"error": str(e)}, status_code=e.status)
     except Exception as e:  # pylint: disable=broad-except  (a bug: answer 500, keep serving)
       log.exception("request to /v1/%s failed", task)
-      status, body = 500, {"error": f"internal error ({type(e).__name__}); see the server log"}
-    state.requests.inc(task, status)
+      response = JSONResponse({"error": f"internal error ({type(e).__name__}); see the "
+                                        f"server log"}, status_code=500)
+    state.requests.inc(task, response.status_code)
     state.latency.observe(time.perf_counter() - start, task)
-    return JSONResponse(body, status_code=status)
+    return response
   return handle
 
 
@@ -184,8 +232,7 @@ def build_app(artifact: runtime.Artifact, options: Options) -> Starlette:
 
   async def healthz(_request: Request) -> Response:
     body = {"status": "ready" if state.ready else "warming up", "task": artifact.task,
-            "buckets_seconds": [n / artifact.sample_rate for n in artifact.max_samples],
-            "batch_sizes": list(artifact.batch_sizes), "max_wait_ms": options.max_wait_ms,
+            **artifact.health(), "max_wait_ms": options.max_wait_ms,
             "warm_up_seconds": state.warm_up_seconds, "compiles": artifact.compile_count}
     if state.warm_up_error:
       body.update(status="failed", error=state.warm_up_error)
@@ -213,8 +260,7 @@ def build_app(artifact: runtime.Artifact, options: Options) -> Starlette:
     await state.batcher.close()
     log.info("stopped after finishing queued requests")
 
-  routes = [Route(f"/v1/{task}", _endpoint(state, task), methods=["POST"])
-            for task in ("translate", "transcribe")]
+  routes = [Route(f"/v1/{task}", _endpoint(state, task), methods=["POST"]) for task in HANDLERS]
   routes += [Route("/healthz", healthz), Route("/metrics", metrics_page)]
   app = Starlette(routes=routes, lifespan=lifespan)
   app.state.serving = state

@@ -75,3 +75,57 @@ def subprocess_env(tmp_path_factory) -> dict:
               JAX_COMPILATION_CACHE_DIR=str(session_root(tmp_path_factory) / "serving_xla_cache"),
               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.5",
               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+
+
+TTS_STEPS = 60
+
+
+def shared_tts_workdir(tmp_path_factory) -> str:
+  """A micro character TTS (German, learned durations, 2 speakers x 4 emotions) trained
+  TTS_STEPS steps on the synthetic TTS corpus, once per session."""
+  workdir = session_root(tmp_path_factory) / "serving_tts_workdir"
+  with session_lock(tmp_path_factory, "serving_tts_workdir"):
+    if not (workdir / "TRAINED").exists():
+      from st_jax import train as train_lib
+      from tts_helpers import micro_tts_config, write_tts_corpus
+      shutil.rmtree(workdir, ignore_errors=True)
+      write_tts_corpus(workdir / "corpus", num_sentences=6, random_words=True)
+      config = micro_tts_config(workdir / "corpus", "data.tts_symbols=characters",
+                                "model.tts.durations=learned", f"train.num_steps={TTS_STEPS}",
+                                "train.eval_split=", "train.checkpoint_every=1000")
+      train_lib.train_and_evaluate(config, str(workdir / "work"))
+      (workdir / "TRAINED").write_text("done\n")
+  return str(workdir / "work")
+
+
+def shared_vocoder_workdir(tmp_path_factory) -> str:
+  """A HiFi-GAN (vocoder:tiny) workdir with random weights, saved as training saves a
+  checkpoint, its output layer scaled so the waveform peaks near 0.5 (an untrained generator
+  whispers at 1e-7): a vocoder whose audio follows its input smoothly, unlike Griffin-Lim."""
+  workdir = session_root(tmp_path_factory) / "serving_vocoder_workdir"
+  with session_lock(tmp_path_factory, "serving_vocoder_workdir"):
+    if not (workdir / "checkpoints").exists():
+      import flax.linen as nn
+      import jax
+      import numpy as np
+      import orbax.checkpoint as ocp
+      from st_jax import config_lib
+      from st_jax.models import build_model
+      config = config_lib.load_config("vocoder:tiny")
+      workdir.mkdir(parents=True, exist_ok=True)
+      config_lib.save_config(config, str(workdir))
+      model = build_model(config)
+      mel = np.log(np.abs(np.random.default_rng(0).standard_normal((1, 32, 80))) + 1e-3)
+      batch = {"features": mel.astype(np.float32), "feature_paddings": np.zeros((1, 32),
+                                                                                np.float32)}
+      params = nn.unbox(jax.jit(model.init)(jax.random.PRNGKey(0), batch))
+      peak = float(np.abs(model.generate(params, batch["features"],
+                                         batch["feature_paddings"])).max())
+      post = params["generator"]["conv_post"]
+      post["kernel"], post["bias"] = post["kernel"] * (0.5 / peak), post["bias"] * (0.5 / peak)
+      with ocp.CheckpointManager(str(workdir / "checkpoints"),
+                                 item_names=("state", "meta")) as manager:
+        manager.save(0, args=ocp.args.Composite(state=ocp.args.StandardSave({"params": params}),
+                                                meta=ocp.args.JsonSave({})))
+        manager.wait_until_finished()
+  return str(workdir)

@@ -84,7 +84,7 @@ class SlowWarmUp(runtime.Artifact):
   def __init__(self):   # pylint: disable=super-init-not-called
     self.task, self.sample_rate, self.min_samples = "translate", 16000, 2
     self.max_samples, self.max_seconds, self.batch_sizes = [16000], 1.0, (1, 2, 4)
-    self.compile_count, self.release = 0, threading.Event()
+    self.executables, self.release = runtime.Executables([]), threading.Event()
 
   def warm_up(self, batch_sizes=None):
     self.release.wait(60)

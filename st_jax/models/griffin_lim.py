@@ -71,7 +71,7 @@ def istft(spectrum: jax.Array, n_fft: int, hop: int, win_length: int, length: in
   weights = jnp.ones((batch, count), jnp.float32) if frame_weights is None else frame_weights
   frames = jnp.fft.irfft(spectrum, n=n_fft, axis=-1) * window * weights[..., None]
   total = (count - 1) * hop + n_fft
-  index = (np.arange(count)[:, None] * hop + np.arange(n_fft)[None, :]).reshape(-1)
+  index = (jnp.arange(count)[:, None] * hop + jnp.arange(n_fft)[None, :]).reshape(-1)
   signal = jnp.zeros((batch, total), jnp.float32).at[:, index].add(frames.reshape(batch, -1))
   norm = jnp.zeros((batch, total), jnp.float32).at[:, index].add(
       (weights[..., None] * window ** 2).reshape(batch, -1))
