@@ -37,22 +37,35 @@ from serving import artifact
 SERVER_COMMAND = (sys.executable, "-m", "serving.server")
 
 
-def post(url: str, body: bytes, content_type: str = "audio/wav",
-         timeout: float = 120.0) -> tuple[int, dict]:
-  """POST ``body`` -> (status, decoded JSON body); status 0 when the connection failed."""
+def post_raw(url: str, body: bytes, content_type: str = "audio/wav",
+             timeout: float = 120.0) -> tuple[int, dict, bytes]:
+  """POST ``body`` -> (status, response headers (lower-case names), body bytes); status 0 and
+  the reason as the body when the connection failed."""
   request = urllib.request.Request(url, data=body, method="POST",
                                    headers={"Content-Type": content_type})
   try:
     with urllib.request.urlopen(request, timeout=timeout) as response:
-      return response.status, json.loads(response.read() or b"{}")
+      return response.status, {k.lower(): v for k, v in response.headers.items()}, \
+          response.read()
   except urllib.error.HTTPError as e:
-    text = e.read()
-    try:
-      return e.code, json.loads(text or b"{}")
-    except ValueError:
-      return e.code, {"error": text.decode("utf-8", "replace")}
+    return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
   except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
-    return 0, {"error": f"connection failed: {e}"}
+    return 0, {}, f"connection failed: {e}".encode()
+
+
+def post(url: str, body: bytes, content_type: str = "audio/wav",
+         timeout: float = 120.0) -> tuple[int, dict]:
+  """POST ``body`` -> (status, decoded JSON body); status 0 when the connection failed. A
+  non-JSON answer (audio) gives {"bytes": its size, "content_type": ...}."""
+  status, headers, data = post_raw(url, body, content_type, timeout)
+  if status == 0:
+    return 0, {"error": data.decode()}
+  if status == 200 and not headers.get("content-type", "").startswith("application/json"):
+    return status, {"bytes": len(data), "content_type": headers.get("content-type")}
+  try:
+    return status, json.loads(data or b"{}")
+  except ValueError:
+    return status, {"error": data.decode("utf-8", "replace")}
 
 
 def get(url: str, timeout: float = 10.0) -> tuple[int, str]:

@@ -71,8 +71,8 @@ class _State:
 
   def __init__(self, artifact: runtime.Artifact, options: Options):
     self.artifact, self.options = artifact, options
-    self.max_seconds = min(options.max_audio_seconds or artifact.max_seconds,
-                           artifact.max_seconds)
+    longest = getattr(artifact, "max_seconds", None)   # None: no audio input (synthesize)
+    self.max_seconds = longest and min(options.max_audio_seconds or longest, longest)
     self.ready, self.warm_up_seconds, self.warm_up_error = False, None, None
     self.registry = metrics.Registry()
     self.requests = self.registry.add(metrics.Counter(
