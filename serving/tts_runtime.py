@@ -23,7 +23,7 @@ models phonemise with espeak-ng, which the runtime imports (st_jax.data.tts_symb
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
+import importlib
 import math
 import time
 from typing import Any, Sequence
@@ -363,15 +363,18 @@ class S2STArtifact(runtime.Artifact):
 
 
 def _check_phonemiser(directory: str, manifest: dict) -> None:
+  """A phoneme export needs st_jax's espeak wrapper and the espeak-ng library (the [synth]
+  extra) on this host; ArtifactError saying so before anything is served."""
   if manifest["tts"]["symbols"]["kind"] == "characters":
     return
-  missing = [m for m in ("st_jax.data.tts_symbols", "espeakng_loader")
-             if importlib.util.find_spec(m.split(".")[0]) is None]
-  if missing:
-    raise ArtifactError(f"{directory}: this export reads phonemes, and turning text into "
-                        f"phonemes needs espeak-ng on this host ({missing[0]} is not "
-                        f"installed): pip install 'st-jax[synth]', or export a character "
-                        f"model (--config.data.tts_symbols=characters)")
+  for module in ("st_jax.data.tts_symbols", "espeakng_loader"):
+    try:
+      importlib.import_module(module)
+    except ImportError as e:
+      raise ArtifactError(f"{directory}: this export reads phonemes, and turning text into "
+                          f"phonemes needs espeak-ng on this host ({module} cannot be imported: "
+                          f"{e}); install it with pip install 'st-jax[synth]', or export a "
+                          f"character model (--config.data.tts_symbols=characters)") from None
 
 
 def build(directory: str, manifest: dict, functions: list, weights: list,

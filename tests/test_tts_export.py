@@ -168,3 +168,38 @@ def test_manifest_and_cli(exports, tts, tmp_path, capsys):
                                                            "data": {"task": "st"}}))
   with pytest.raises(ConfigError, match="not a TTS model"):
     tts_export.export_synthesize(str(tmp_path / "st"), str(tmp_path / "y"))
+
+
+NO_ESPEAK = """
+import importlib.abc, sys
+class _NoEspeak(importlib.abc.MetaPathFinder):
+  def find_spec(self, name, path=None, target=None):
+    if name.split(".")[0] in ("espeakng_loader", "st_jax"):
+      raise ImportError(f"No module named {name!r}")
+    return None
+sys.meta_path.insert(0, _NoEspeak())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.synth
+def test_phoneme_model_phonemises_with_espeak_or_says_it_cannot(tmp_path, tmp_path_factory):
+  pytest.importorskip("espeakng_loader", reason="needs the [synth] extra")
+  from st_jax import train as train_lib  # pylint: disable=g-import-not-at-top
+  from tts_helpers import micro_tts_config, write_tts_corpus  # pylint: disable=g-import-not-at-top
+  write_tts_corpus(tmp_path / "corpus", num_sentences=4, speakers=1)
+  config = micro_tts_config(tmp_path / "corpus", "train.num_steps=40", "train.eval_split=",
+                            "train.checkpoint_every=1000")   # phonemes, corpus durations
+  train_lib.train_and_evaluate(config, str(tmp_path / "work"))
+  out = tmp_path / "export"
+  tts_export.export_synthesize(str(tmp_path / "work"), str(out), symbol_buckets=(32,),
+                               frame_buckets=(256,))
+  synth = Synthesizer(str(tmp_path / "work"))
+  [speech] = runtime.load_artifact(str(out), batch_sizes=(1,)).speak([{"text": "Oma am See."}])
+  mel, frames = synth.log_mel("Oma am See.", "de")
+  np.testing.assert_allclose(speech.log_mel, mel[:frames], atol=1e-4, rtol=0)
+  script = NO_ESPEAK + (f"from serving import runtime\nruntime.load_artifact({str(out)!r})\n")
+  done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                        text=True, timeout=300, check=False, env=subprocess_env(tmp_path_factory))
+  assert done.returncode != 0
+  assert "reads phonemes" in done.stderr and "pip install 'st-jax[synth]'" in done.stderr
