@@ -166,9 +166,17 @@ class MultiHeadAttention(nn.Module):
     batch_position = jnp.broadcast_to(jnp.asarray(position, jnp.int32), (x.shape[0],))
     keys, values = self.project_kv(x, batch_position[:, None])
     slots = jnp.arange(cache["key"].shape[1])
-    write = (slots[None, :] == batch_position[:, None])[:, :, None, None]   # [B, L, 1, 1]
-    cache = {"key": jnp.where(write, keys.astype(cache["key"].dtype), cache["key"]),
-             "value": jnp.where(write, values.astype(cache["value"].dtype), cache["value"])}
+    if jnp.ndim(position) == 0:   # one position for all rows (beam/greedy search): write the
+      # slot in place instead of selecting over the whole [B, L, N, H] cache every step
+      at = (0, jnp.asarray(position, jnp.int32), 0, 0)
+      cache = {"key": jax.lax.dynamic_update_slice(cache["key"],
+                                                   keys.astype(cache["key"].dtype), at),
+               "value": jax.lax.dynamic_update_slice(cache["value"],
+                                                     values.astype(cache["value"].dtype), at)}
+    else:
+      write = (slots[None, :] == batch_position[:, None])[:, :, None, None]   # [B, L, 1, 1]
+      cache = {"key": jnp.where(write, keys.astype(cache["key"].dtype), cache["key"]),
+               "value": jnp.where(write, values.astype(cache["value"].dtype), cache["value"])}
     mask = (slots[None, :] <= batch_position[:, None])[:, None, None, :]      # [B, 1, 1, L]
     y = self.attend(x, cache["key"].astype(self.dtype), cache["value"].astype(self.dtype), mask,
                     batch_position[:, None], deterministic)

@@ -233,5 +233,6 @@ class TransformerDecoder(nn.Module):
     for i, layer in enumerate(self.layers):
       name = f"layers_{i}"
       x, new_self[name] = layer(x, None, cache["cross"][name], memory_mask,
-                                cache=cache["self"][name], position=positions[:, 0])
+                                cache=cache["self"][name],   # a scalar stays one (in place)
+                                position=jnp.asarray(position, jnp.int32))
     return self._logits(x)[:, 0], {**cache, "self": new_self}
