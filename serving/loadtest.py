@@ -9,7 +9,9 @@ request when the previous one is answered) and prints requests/s, p50 and p99 la
 by status, and the batching speedup at concurrency 16 = throughput(8) / throughput(1). The soak
 mixes valid and invalid requests (empty, text/plain, garbage, NaN audio) and checks that no
 request got a 5xx or a broken connection and how much the server's RSS grew after its first
-tenth. Audio is synthetic (tones and noise) sized to the export's buckets unless --wav is given.
+tenth. Audio is synthetic (tones and noise) sized to the export's buckets unless --wav is given;
+a synthesize export gets JSON texts of its own letters (`synthetic_texts`) and, in the soak,
+bad JSON, non-UTF-8, empty text and unknown emotions.
 """
 
 from __future__ import annotations
@@ -147,6 +149,30 @@ def synthetic_wavs(rate: int, max_seconds: float, count: int = 8, seed: int = 0)
   return out
 
 
+def synthetic_texts(manifest: dict, count: int = 8, seed: int = 0) -> list[tuple[bytes, str]]:
+  """``count`` /v1/synthesize bodies: 3-8 words of the model's own letters (a character
+  model), or German sentences (a phoneme model, spoken through espeak-ng)."""
+  rng = np.random.default_rng(seed)
+  table = manifest["tts"]["symbols"]
+  letters = [c for c in table["table"] if c.isalpha()] if table["kind"] == "characters" else []
+  out = []
+  for i in range(count):
+    if letters:
+      text = " ".join("".join(rng.choice(letters, rng.integers(2, 6)))
+                      for _ in range(rng.integers(3, 9)))
+    else:
+      text = ["Guten Morgen.", "Wie geht es dir heute?", "Das Wetter ist schön."][i % 3]
+    out.append((json.dumps({"text": text}).encode(), "application/json"))
+  return out
+
+
+def invalid_text_bodies() -> list[tuple[bytes, str]]:
+  """/v1/synthesize bodies every server must answer with a 4xx."""
+  return [(b'{"text": ', "application/json"), (b'{"text": "\xff"}', "application/json"),
+          (b'{"text": " "}', "application/json"), (b'{"text": "a", "emotion": "x"}',
+                                                   "application/json"), (b"hi", "text/plain")]
+
+
 def invalid_bodies(rate: int) -> list[tuple[bytes, str]]:
   """(body, content type) pairs every server must answer with a 4xx."""
   nan = np.zeros(rate // 4, np.float32)
@@ -223,7 +249,8 @@ def soak(model: str, wavs: Sequence[bytes], seconds: float, concurrency: int = 8
   connections (``server_errors``), the server's RSS sampled every second (MiB) and its growth
   over the second half (a leak grows steadily; allocator warm-up levels off early)."""
   path, manifest = _endpoint(model)
-  mixed = [*wavs, *invalid_bodies(manifest["sample_rate"])]
+  mixed = [*wavs, *(invalid_text_bodies() if manifest["task"] == "synthesize" else
+                     invalid_bodies(manifest["sample_rate"]))]
   server = ServerProcess(model, "--max-batch", "8")
   rss = []
   try:
@@ -264,7 +291,8 @@ def main(argv=None) -> int:
       with open(path, "rb") as f:
         wavs.append(f.read())
   else:
-    wavs = synthetic_wavs(rate, manifest["functions"][-1]["max_samples"] / rate)
+    wavs = synthetic_texts(manifest) if manifest["task"] == "synthesize" else synthetic_wavs(
+        rate, max(f.get("max_samples", 0) for f in manifest["functions"]) / rate)
   if args.soak_seconds:
     result = soak(args.model, wavs, args.soak_seconds)
     print(json.dumps(result, indent=1))
