@@ -16,6 +16,10 @@ bucket's full output length L (the slowest case; the detail line lists the lengt
                text/plain, random bytes, NaN samples) at C = 8 -> 5xx and broken connections
                (goal 0), the server's RSS sampled every second and its growth over the second
                half (goal <= 50 MiB)
+  synthesize   full runs only: tts:tiny (characters, learned durations) trained 2 steps on the
+               same corpus, exported for /v1/synthesize with Griffin-Lim
+               (`serving.tts_export.export_synthesize`), one --max-batch 8 server, JSON texts
+               at C = 1 and 8 -> audio seconds per second (requests/s x mean audio per text)
 
 --quick: a 32-dim micro shape, beam 2, one 2 s bucket, C = 1 and 16 for 2 s, a 5 s soak.
 The client threads run in this process and share the 2 cores with the server. The servers use
@@ -43,6 +47,12 @@ BUCKETS = (2.0, 4.0)
 MICRO = ["model.d_model=32", "model.num_heads=4", "model.encoder.num_layers=1",
          "model.encoder.ffn_dim=64", "model.decoder.num_layers=1", "model.decoder.ffn_dim=64",
          "model.frontend.channels=8"]
+TRAIN = ["data.batch_size=8", "data.num_buckets=1", "data.max_frames=400", "data.overlong=clip",
+         "train.num_steps=2", "train.eval_split=", "train.checkpoint_every=2",
+         "train.log_every=1", "train.async_checkpointing=False"]
+TEXTS = ("Red blue green house.", "Seven small apples in the garden.", "Morning light.",
+         "The teacher and the child walk to the city market.")
+SYNTHESIS_CONCURRENCY = (1, 8)
 LIMIT = ("the exported function itself takes {ratio:.1f}x the time of one row for 8 rows on "
          "this CPU ({seconds:g} s of audio, detail line): its beam search costs the same per row "
          "at batch 1 and 8, so batching saves only the per-request overheads (HTTP, queueing, "
@@ -64,24 +74,68 @@ def _environment(**values: str):
         os.environ[key] = value
 
 
-def train_and_export(root: str, quick: bool, beam: int, buckets) -> tuple[str, dict]:
-  """Tone corpus -> 2 training steps -> export dir; returns (export dir, its manifest)."""
-  from bench.pipeline import tone_corpus  # pylint: disable=g-import-not-at-top
-  from serving import export  # pylint: disable=g-import-not-at-top
+def _train_two_steps(spec: str, corpus: str, workdir: str, *overrides: str) -> None:
   from st_jax import config_lib  # pylint: disable=g-import-not-at-top
   from st_jax import train as train_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.load_config(spec, [f"data.corpus_dir={corpus}", *TRAIN, *overrides])
+  train_lib.train_and_evaluate(config, workdir)
+
+
+def train_and_export(root: str, quick: bool, beam: int, buckets) -> tuple[str, dict]:
+  """Tone corpus (``root``/corpus) -> 2 training steps -> translate export; returns (export
+  dir, its manifest)."""
+  from bench.pipeline import tone_corpus  # pylint: disable=g-import-not-at-top
+  from serving import export  # pylint: disable=g-import-not-at-top
   corpus, workdir, out = (os.path.join(root, d) for d in ("corpus", "workdir", "export"))
   tone_corpus(corpus, 20 if quick else 40)
-  overrides = [f"data.corpus_dir={corpus}", "data.vocab_size=120", "data.batch_size=8",
-               "data.num_buckets=1", "data.max_frames=400", "data.overlong=clip",
-               "train.num_steps=2",
-               "train.eval_split=", "train.checkpoint_every=2", "train.log_every=1",
-               "train.async_checkpointing=False"] + (MICRO if quick else [])
-  config = config_lib.load_config("st_conformer:tiny", overrides)
-  train_lib.train_and_evaluate(config, workdir)
+  _train_two_steps("st_conformer:tiny", corpus, workdir, "data.vocab_size=120",
+                   *(MICRO if quick else []))
   manifest = export.export_model(workdir, "translate", out, beam_size=beam,
                                  length_buckets=buckets)
   return out, manifest
+
+
+def synthesis_load(root: str, levels, seconds: float) -> dict:
+  """tts:tiny (characters, learned durations) trained 2 steps on ``root``/corpus -> a
+  synthesize export with Griffin-Lim -> one --max-batch 8 server driven with JSON texts ->
+  {"levels": {C: run_load result}, "audio_s": seconds of audio per text, "warm_up_s"}."""
+  import io  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
+  import soundfile as sf  # pylint: disable=g-import-not-at-top
+  from serving import loadtest, tts_export  # pylint: disable=g-import-not-at-top
+  workdir, out = os.path.join(root, "tts_workdir"), os.path.join(root, "tts_export")
+  _train_two_steps("tts:tiny", os.path.join(root, "corpus"), workdir, "data.src_lang=en",
+                   "data.tts_symbols=characters", "model.tts.durations=learned")
+  tts_export.export_synthesize(workdir, out, "griffin_lim", symbol_buckets=(64,),
+                               frame_buckets=(400,))
+  bodies = [(json.dumps({"text": t}).encode(), "application/json") for t in TEXTS]
+  server = loadtest.ServerProcess(out, "--max-batch", "8")
+  try:
+    warm_up = server.wait_ready()["warm_up_seconds"]
+    audio_s = []
+    for body, content_type in bodies:
+      status, _, wav = loadtest.post_raw(server.url + "/v1/synthesize", body, content_type)
+      if status != 200:
+        raise RuntimeError(f"/v1/synthesize answered {status}: {wav[:300]!r}")
+      audio_s.append(sf.info(io.BytesIO(wav)).duration)
+    results = {c: loadtest.run_load(server.url + "/v1/synthesize", bodies, c, seconds)
+               for c in levels}
+  finally:
+    server.stop()
+  return {"levels": results, "audio_s": audio_s, "warm_up_s": warm_up}
+
+
+def _synthesis_rows(synthesis: dict) -> list[dict]:
+  mean_audio = sum(synthesis["audio_s"]) / len(synthesis["audio_s"])
+  rows = []
+  for c, r in synthesis["levels"].items():
+    errors = f", errors {r['errors']}" if r["errors"] else ""
+    rows.append(common.row(
+        f"synthesize (tts:tiny + Griffin-Lim), max-batch 8, concurrency {c}: "
+        f"{r['throughput']:.2f} req/s (p50 {r['p50'] * 1e3:.0f} ms, p99 {r['p99'] * 1e3:.0f} ms"
+        f"{errors})", "audio s/s", r["throughput"] * mean_audio,
+        peer_note="no peer (server alone)"))
+  return rows
 
 
 def probe(model: str, wavs, repeats: int) -> tuple[list[int], tuple[float, float, float]]:
@@ -122,6 +176,12 @@ def _load_rows(results: dict, concurrency) -> list[dict]:
   return rows
 
 
+def _rounded(by_level: dict) -> dict:
+  """{concurrency: run_load result} -> the same with str keys and 4-digit floats (JSON)."""
+  return {str(c): {k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}
+          for c, r in by_level.items()}
+
+
 def run(ctx: common.Context) -> dict:
   from serving import loadtest  # pylint: disable=g-import-not-at-top
   seconds, soak_s = (2.0, 5.0) if ctx.quick else (6.0, 120.0)
@@ -146,6 +206,10 @@ def run(ctx: common.Context) -> dict:
       load_s = time.perf_counter() - start
       common.log(f"server: soak {soak_s:g} s")
       soak = loadtest.soak(model, wavs, soak_s)
+      synthesis = None
+      if not ctx.quick:
+        common.log(f"server: synthesize, {seconds:g} s at concurrency {SYNTHESIS_CONCURRENCY}")
+        synthesis = synthesis_load(root, SYNTHESIS_CONCURRENCY, seconds)
   finally:
     shutil.rmtree(root, ignore_errors=True)
   speedup = load[8][16]["throughput"] / max(load[1][16]["throughput"], 1e-9)
@@ -182,16 +246,26 @@ def run(ctx: common.Context) -> dict:
       f"soak: {soak['requests']} requests at concurrency 8, statuses {soak['statuses']}, "
       f"{soak['throughput']:.1f} answered req/s, RSS {rss[0]:.0f} -> {rss[-1]:.0f} MiB "
       f"(max {max(rss):.0f}), server exit status {soak['exit_status']}"]
+  if synthesis:
+    rows += _synthesis_rows(synthesis)
+    details.append(
+        f"synthesize: tts:tiny (characters, learned durations) trained 2 steps on the same "
+        f"corpus, exported with Griffin-Lim (symbol bucket 64, frame bucket 400), one "
+        f"--max-batch 8 server (warm-up {synthesis['warm_up_s']:g} s); {len(TEXTS)} texts of "
+        + ", ".join(f"{a:.2f}" for a in synthesis["audio_s"]) + " s of audio, sent in turn")
+  else:
+    details.append("synthesize: measured in full runs only (its TTS training and export "
+                   "would double the quick run)")
   settings = dict(model="st_conformer:tiny" + (" (micro overrides)" if ctx.quick else ""),
                   beam=beam, buckets_s=list(buckets), concurrency=list(levels),
                   seconds_per_level=seconds, max_wait_ms=20, soak_seconds=soak_s,
                   soak_concurrency=8)
-  measurements = {f"max_batch_{mb}": {str(c): {k: round(v, 4) if isinstance(v, float) else v
-                                               for k, v in r.items()}
-                                      for c, r in by_level.items()}
-                  for mb, by_level in load.items()}
+  measurements = {f"max_batch_{mb}": _rounded(by_level) for mb, by_level in load.items()}
   measurements.update(batching_speedup_c16=round(speedup, 3), output_tokens=lengths,
                       call_s_batch_1_vs_8=[round(v, 4) for v in calls[1:]],
                       soak={k: v for k, v in soak.items() if k != "rss_mib"})
+  if synthesis:
+    measurements["synthesize"] = {"audio_s": [round(a, 3) for a in synthesis["audio_s"]],
+                                  **_rounded(synthesis["levels"])}
   return dict(title=TITLE, settings=settings, peer="none (max-batch 1 is the baseline)",
               rows=rows, measurements=measurements, details=details)

@@ -26,8 +26,8 @@ postnet sizes, HiFi-GAN channels, upsampling rates and kernels, ResBlock kernels
 is the same; both parameter counts are in the details. (HF's layers read `conv_module` even
 when use_cnn_in_conformer=False built none, so `_Peer` sets it to None.)
 
-Full: B = 8 sentences of 40..96 symbols (~31 s of audio), 5 interleaved repeats of the whole
-call and 3 of each part. --quick: tts:tiny with one encoder and one decoder layer +
+Full: B = 8 sentences of 40..96 symbols (~31 s of audio), 4 interleaved repeats of the whole
+call and 2 of each part. --quick: tts:tiny with one encoder and one decoder layer +
 vocoder:tiny, B = 2 sentences of 12..20 symbols, 2 repeats.
 """
 
@@ -214,7 +214,7 @@ def run(ctx: common.Context) -> dict:
                                                                            "vocoder:small")
   overrides = QUICK_LAYERS if ctx.quick else ()
   batch_size, symbols = (2, (12, 20)) if ctx.quick else (8, (40, 96))
-  repeats = ctx.repeats(5)
+  repeats = ctx.repeats(4)
   batch = sentences(batch_size, *symbols, num_symbols=200)
   frames = int(batch["durations"].sum(1).max())
   audio_s = float(batch["durations"].sum()) * HOP / SAMPLE_RATE
@@ -233,8 +233,8 @@ def run(ctx: common.Context) -> dict:
   common.log(f"tts: {repeats} interleaved repeats of synthesis, acoustic model, vocoder")
   timed = {part: common.interleave({"ours": getattr(ours, part),   # warm: built above
                                     "peer": peer and getattr(peer, part)}, n, warmup=0)
-           for part, n in (("synthesize", repeats), ("acoustic", ctx.repeats(3)),
-                           ("vocoder", ctx.repeats(3)))}
+           for part, n in (("synthesize", repeats), ("acoustic", ctx.repeats(2)),
+                           ("vocoder", ctx.repeats(2)))}
   med = {part: {k: v["median"] for k, v in t.items()} for part, t in timed.items()}
   ours_s, peer_s = med["synthesize"]["ours"], med["synthesize"].get("peer")
   ratio = common.speedup(peer_s, ours_s)

@@ -128,3 +128,18 @@ def test_tts_peer_has_our_sizes_and_renders_the_fixed_durations():
   totals = batch["durations"].sum(1)
   assert tuple(peer.mel.shape) == (2, totals.max(), 80)
   assert peer.vocoder().shape == (2, totals.max() * tts.HOP)
+
+
+@pytest.mark.slow
+def test_server_synthesis_load_answers_every_text(tmp_path):
+  """The synthesize part of the server benchmark (full runs only): every text gets audio and
+  the load runs without errors."""
+  pytest.importorskip("uvicorn", reason="needs the [serve] extra")
+  from bench import pipeline, server  # pylint: disable=g-import-not-at-top
+  pipeline.tone_corpus(str(tmp_path / "corpus"), 20)
+  result = server.synthesis_load(str(tmp_path), (2,), 2.0)
+  assert len(result["audio_s"]) == len(server.TEXTS) and min(result["audio_s"]) > 0
+  load = result["levels"][2]
+  assert load["throughput"] > 0 and not load["errors"]
+  row, = server._synthesis_rows(result)  # pylint: disable=protected-access
+  assert row["unit"] == "audio s/s" and row["ours"] > 0
