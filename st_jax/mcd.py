@@ -3,11 +3,16 @@
 Shapes: T, T' frames of the reference and the synthesised utterance, F mel bins, D = 24
 cepstral coefficients, P aligned frame pairs.
 
-Cepstra (MFCC-like) from the log-mels of ``st_jax/data/audio.py`` (natural log of the mel
-power spectrum, F = 80 bins), by the orthonormal DCT-II over the mel axis::
+Cepstra (MFCC-like) from the log-mels of ``st_jax/data/audio.py`` (x_f(t) = natural log of
+the mel power in band f, F = 80 bands), by a DCT-II over the mel axis::
 
-  c_d(t) = a_d sum_{f=0}^{F-1} x_f(t) cos(pi d (2 f + 1) / (2 F)),   d = 1..D
-  a_d = sqrt(2 / F)                               (c_0, the loudness term, is left out)
+  c_d(t) = 1/F sum_{f=0}^{F-1} (x_f(t) / 2) cos(pi d (2 f + 1) / (2 F)),   d = 1..D
+
+(c_0, the loudness term, is left out). x / 2 is the log *amplitude* and the 1/F weights are
+those of the inverse transform of a spectrum given on F bands, so c_d is the real cepstrum of
+the mel amplitude spectrum, ln|X(w)| = c_0 + 2 sum_d c_d cos(d w): the scale of the
+mel-cepstra that MCD is defined on (the orthonormal MFCCs of x are 2 sqrt(2 F) = 25.3 times
+larger and would give MCDs 25.3 times larger).
 
 Distortion per aligned frame pair (t, t') and its average over the P pairs::
 
@@ -19,10 +24,9 @@ Distortion per aligned frame pair (t, t') and its average over the P pairs::
 one time axis (synthesis with the reference's durations), the diagonal t = t'. MCD(x, x) = 0
 and MCD(x, y) = MCD(y, x).
 
-Scale: the cepstra are those of the log *power* mel spectrum with an orthonormal DCT, not the
-SPTK mel-cepstra of the log amplitude spectrum behind most published MCD figures (those are
-about half as large for the same spectra, with another frequency warping); compare figures
-computed here with each other only.
+Published MCDs mostly use SPTK mel-cepstra (all-pass frequency warping of the log amplitude
+spectrum) rather than a DCT of 80 mel bands, so figures from here compare with those loosely
+and with each other exactly.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ def cepstra(log_mel: np.ndarray, num_cepstra: int = NUM_CEPSTRA) -> np.ndarray:
   if log_mel.ndim != 2 or log_mel.shape[1] <= num_cepstra:
     raise ValueError(f"cepstra: expected log-mel [frames, bins > {num_cepstra}], got shape "
                      f"{log_mel.shape}")
-  return scipy.fft.dct(log_mel, type=2, norm="ortho", axis=1)[:, 1:num_cepstra + 1]
+  bins = log_mel.shape[1]     # scipy's unnormalised DCT-II is 2 sum_f x_f cos(...)
+  return scipy.fft.dct(log_mel, type=2, axis=1)[:, 1:num_cepstra + 1] / (4.0 * bins)
 
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

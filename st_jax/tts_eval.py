@@ -9,8 +9,9 @@ training, the language's first training speaker) and emotion, and compared with 
 recording of it. Writes ``W/eval_<split>.json``::
 
   {"split", "step", "config_name", "config_hash", "task": "tts", "num_utterances", "vocoder",
-   "metrics": {mcd_db, mcd_reference_durations_db, [cer, wer, cer_real, wer_real,
-               cer_vocoded_real, wer_vocoded_real], [emotion_accuracy, emotion_accuracy_real]},
+   "metrics": {mcd_db, mcd_reference_durations_db, mcd_mean_spectrum_db, [cer, wer,
+               cer_real, wer_real, cer_vocoded_real, wer_vocoded_real],
+               [emotion_accuracy, emotion_accuracy_real]},
    "mcd": {how it is computed, per-measure mean/median, frames},
    "intelligibility": {asr workdir + step, synthesised / real / vocoded_real {wer, cer},
                        normalization},
@@ -24,7 +25,8 @@ of the real speech, MCD per utterance, emotion recognised in the synthesised spe
 - MCD (st_jax/mcd.py): the acoustic model's log-mel (before the vocoder) against the
   reference's, aligned by DTW; and again with the reference's durations (the corpus timings,
   or the learned aligner's monotonic alignment of the reference mel), so both are on one time
-  axis and no DTW is needed; pitch and energy are predicted in both.
+  axis and no DTW is needed; pitch and energy are predicted in both. For scale, the MCD of a
+  "model" that outputs the train-split mean log-mel frame everywhere (``mcd_mean_spectrum_db``).
 - Intelligibility: an ASR workdir of the same language transcribes the synthesised speech
   (through the vocoder), the real test audio (the ceiling) and the real audio's log-mel put
   through the same vocoder (``vocoded_real``: what the vocoder alone costs); WER/CER with
@@ -199,7 +201,8 @@ def evaluate_tts(workdir: str, split: str = "test", vocoder: str = "griffin_lim"
   rows = test_rows(synth, split, limit)
   reference_durations = ReferenceDurations(synth)
   data = synth.config.data
-  scores: dict[str, list] = {"dtw": [], "reference_durations": []}
+  scores: dict[str, list] = {"dtw": [], "reference_durations": [], "mean_spectrum": []}
+  mean_frame = synth.model.stats.mel.mean.astype(np.float32)[None]
   audio: dict[str, list] = {"synthesised": [], "vocoded_real": []}
   frames = {"reference": 0, "synthesised": 0}
   plots = []
@@ -213,6 +216,8 @@ def evaluate_tts(workdir: str, split: str = "test", vocoder: str = "griffin_lim"
     scores["dtw"].append(mcd.mcd(reference, mel)["mcd_db"])
     scores["reference_durations"].append(
         mcd.mcd(reference, reference_durations(row), align="none")["mcd_db"])
+    scores["mean_spectrum"].append(mcd.mcd(reference, np.repeat(mean_frame, len(reference), 0),
+                                           align="none")["mcd_db"])
     frames["reference"] += len(reference)
     frames["synthesised"] += count
     if recogniser or classifier:
@@ -229,11 +234,15 @@ def evaluate_tts(workdir: str, split: str = "test", vocoder: str = "griffin_lim"
             "num_utterances": len(rows), "vocoder": synth.vocoder.name, "languages": langs,
             "metrics": {"mcd_db": float(np.mean(scores["dtw"])),
                         "mcd_reference_durations_db":
-                            float(np.mean(scores["reference_durations"]))},
+                            float(np.mean(scores["reference_durations"])),
+                        "mcd_mean_spectrum_db": float(np.mean(scores["mean_spectrum"]))},
             "mcd": {"definition": mcd.__doc__.split("\n\n")[1].strip(),
                     "num_cepstra": mcd.NUM_CEPSTRA,
                     "dtw": _summary(scores["dtw"]),
                     "reference_durations": _summary(scores["reference_durations"]),
+                    "mean_spectrum": _summary(scores["mean_spectrum"]),
+                    "mean_spectrum_is": "the baseline of every frame being the train-split "
+                                        "mean log-mel (no model)",
                     "frames": frames}}
   columns = {"mcd_db": [f"{v:.3f}" for v in scores["dtw"]]}
   if recogniser:

@@ -8,6 +8,7 @@ import math
 import os
 import pathlib
 import shutil
+import subprocess
 import sys
 
 from train_helpers import micro_config
@@ -66,6 +67,39 @@ def matching_bucket_seconds(num_samples: int, sample_rate: int = 16000, hop: int
   frames = 1 + num_samples // hop
   length = 8 * math.ceil(max(math.ceil(frames / 2), 8) / 8)
   return (2 * length * hop - 1) / sample_rate
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run_python(script: str, tmp_path_factory, timeout: float = 600) -> subprocess.CompletedProcess:
+  """``python -c script`` in the repository root with `subprocess_env` (output captured)."""
+  return subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                        text=True, timeout=timeout, check=False,
+                        env=subprocess_env(tmp_path_factory))
+
+
+def run_without_st_jax(script: str, tmp_path_factory) -> str:
+  """Runs ``script`` where importing st_jax fails; it must exit 0 -> its last stdout line."""
+  done = run_python(NO_ST_JAX + script, tmp_path_factory)
+  assert done.returncode == 0, done.stderr[-3000:]
+  return done.stdout.strip().splitlines()[-1]
+
+
+def start_server(model_dir: str, tmp_path_factory, *args: str):
+  """`st-jax serve` of ``model_dir`` where st_jax cannot be imported, ready (its log in the
+  error when it is not)."""
+  from serving.loadtest import ServerProcess
+  log = tmp_path_factory.mktemp("server_log") / "server.log"
+  with session_lock(tmp_path_factory, "server_warm_up"):   # the second warm-up hits the cache
+    server = ServerProcess(model_dir, *args, command=SERVER_WITHOUT_ST_JAX,
+                           env=subprocess_env(tmp_path_factory), log_path=str(log))
+    try:
+      server.wait_ready(timeout=600)
+    except RuntimeError as e:
+      server.stop()
+      raise RuntimeError(f"{e}; server log:\n{log.read_text()[-3000:]}") from None
+  return server
 
 
 def subprocess_env(tmp_path_factory) -> dict:

@@ -5,8 +5,6 @@ artifacts are refused with a clear error, multi-platform (cuda, tpu) lowering on
 import json
 import pathlib
 import shutil
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -16,12 +14,10 @@ import soundfile as sf
 
 from serving import artifact, audio_io, cli, export, runtime
 from serving.errors import ArtifactError, InputError
-from serving_helpers import NO_ST_JAX, matching_bucket_seconds, shared_st_workdir, \
-    subprocess_env
+from serving_helpers import matching_bucket_seconds, run_without_st_jax, shared_st_workdir
 from st_jax import inference
 from st_jax.errors import ConfigError
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 BEAM = 2
 
 
@@ -40,17 +36,14 @@ def st_export(tone_corpus, tmp_path_factory):
 
 def test_runtime_without_st_jax_matches_in_process(st_export, tmp_path_factory):
   workdir, out, wavs = st_export
-  script = NO_ST_JAX + (
+  script = (
       "import json\n"
       "from serving import runtime\n"
       f"model = runtime.load_artifact({out!r})\n"
       f"texts = model.translate({wavs!r})\n"
       "assert not any(m.split('.')[0] == 'st_jax' for m in sys.modules), 'st_jax imported'\n"
       "print(json.dumps({'texts': texts, 'compiles': model.compile_count}))\n")
-  done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=subprocess_env(tmp_path_factory),
-                        capture_output=True, text=True, timeout=600, check=False)
-  assert done.returncode == 0, done.stderr[-3000:]
-  exported = json.loads(done.stdout.strip().splitlines()[-1])
+  exported = json.loads(run_without_st_jax(script, tmp_path_factory))
   trained = inference.load_trained(workdir)
   transcriber = inference.Transcriber(trained, beam_size=BEAM)
   in_process = [transcriber([wav])[0] for wav in wavs]   # one at a time: L from each wav

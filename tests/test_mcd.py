@@ -12,11 +12,9 @@ from st_jax import mcd
 BINS = 80
 
 
-def dct_basis(d: int) -> np.ndarray:
-  """Orthonormal DCT-II basis vector d over the mel bins (the module doc's a_d cos(...))."""
-  f = np.arange(BINS)
-  scale = math.sqrt(1.0 / BINS) if d == 0 else math.sqrt(2.0 / BINS)
-  return scale * np.cos(math.pi * d * (2 * f + 1) / (2 * BINS))
+def cosine(d: int) -> np.ndarray:
+  """cos(pi d (2 f + 1) / (2 F)) over the mel bins f (the module doc's DCT-II kernel)."""
+  return np.cos(math.pi * d * (2 * np.arange(BINS) + 1) / (2 * BINS))
 
 
 def random_mel(frames: int, seed: int) -> np.ndarray:
@@ -26,7 +24,7 @@ def random_mel(frames: int, seed: int) -> np.ndarray:
 
 def test_cepstra_are_the_written_dct():
   x = random_mel(7, 0)
-  expected = np.stack([x @ dct_basis(d) for d in range(1, 25)], axis=1)
+  expected = np.stack([(x / 2) @ cosine(d) / BINS for d in range(1, 25)], axis=1)
   np.testing.assert_allclose(mcd.cepstra(x), expected, atol=1e-10)
 
 
@@ -48,12 +46,12 @@ def test_symmetric():
 
 @pytest.mark.parametrize("align", ["dtw", "none"])
 def test_known_value(align):
-  """Constant frames offset by 0.3 along c_2 and 0.4 along c_17: every frame pair is 0.5
-  apart in cepstral space, so MCD = 10 / ln 10 * sqrt(2) * 0.5 whatever the path; offsets along
-  c_0 (loudness) and c_30 (beyond D = 24) do not count."""
+  """Constant frames, the second offset by 1.2 cos_2 + 1.6 cos_17 (x / 2 over F bins with
+  sum_f cos_d^2 = F / 2: c_2 and c_17 move by 0.3 and 0.4): every frame pair is 0.5 apart in
+  cepstral space, so MCD = 10 / ln 10 * sqrt(2) * 0.5 whatever the path; offsets along c_0
+  (loudness) and c_30 (beyond D = 24) do not count."""
   base = np.tile(random_mel(1, 5), (30, 1))
-  other = base + 0.3 * dct_basis(2) + 0.4 * dct_basis(17) + 2.0 * dct_basis(0) \
-      + 5.0 * dct_basis(30)
+  other = base + 1.2 * cosine(2) + 1.6 * cosine(17) + 2.0 + 5.0 * cosine(30)
   found = mcd.mcd(base, other, align=align)
   assert found["mcd_db"] == pytest.approx(10 / math.log(10) * math.sqrt(2) * 0.5, rel=1e-9)
   assert found["mcd_db"] == pytest.approx(3.0709, abs=1e-4)

@@ -5,8 +5,6 @@ SentencePiece pieces; the TTS it refuses."""
 
 import json
 import pathlib
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -15,14 +13,13 @@ import sentencepiece as spm
 import soundfile as sf
 
 from serving import artifact, runtime, tts_export, tts_graph
-from serving_helpers import NO_ST_JAX, matching_bucket_seconds, shared_st_workdir, \
-    shared_tts_workdir, shared_vocoder_workdir, subprocess_env
+from serving_helpers import matching_bucket_seconds, run_without_st_jax, shared_st_workdir, \
+    shared_tts_workdir, shared_vocoder_workdir
 from st_jax import inference
 from st_jax.data import tts_symbols
 from st_jax.errors import ConfigError
 from st_jax.synthesis import Synthesizer
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 BEAM = 2
 FRAMES = (512, 3000)   # the 4-step ST model says long nonsense
 
@@ -42,7 +39,7 @@ def parts(tone_corpus, tmp_path_factory):
 def test_one_artifact_equals_the_in_process_chain(parts, tmp_path, tmp_path_factory):
   st, tts, vocoder, out, wavs = parts
   result = tmp_path / "s2st.npz"
-  script = NO_ST_JAX + (
+  script = (
       "import json\n"
       "import numpy as np\n"
       "from serving import runtime\n"
@@ -52,10 +49,7 @@ def test_one_artifact_equals_the_in_process_chain(parts, tmp_path, tmp_path_fact
       " **{f'symbols{i}': s.symbols for i, s in enumerate(speech)})\n"
       "assert not any(m.split('.')[0] == 'st_jax' for m in sys.modules), 'st_jax imported'\n"
       "print(json.dumps({'texts': [s.text for s in speech]}))\n")
-  done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                        text=True, timeout=600, check=False, env=subprocess_env(tmp_path_factory))
-  assert done.returncode == 0, done.stderr[-3000:]
-  texts = json.loads(done.stdout.strip().splitlines()[-1])["texts"]
+  texts = json.loads(run_without_st_jax(script, tmp_path_factory))["texts"]
   got = np.load(result)
   transcriber = inference.Transcriber(inference.load_trained(st), beam_size=BEAM)
   synth = Synthesizer(tts, vocoder=vocoder)

@@ -16,8 +16,7 @@ import soundfile as sf
 from serving import export, metrics, runtime
 from serving.loadtest import ServerProcess, free_port, get, invalid_bodies, post, run_load, \
     wav_bytes
-from serving_helpers import SERVER_WITHOUT_ST_JAX, session_lock, shared_st_workdir, \
-    subprocess_env
+from serving_helpers import shared_st_workdir, start_server
 
 for _module in ("starlette", "uvicorn", "multipart"):
   pytest.importorskip(_module, reason="st-jax serve needs the [serve] extra: "
@@ -42,17 +41,7 @@ def model(tone_corpus, tmp_path_factory):
 
 
 def start(model_dir: str, tmp_path_factory, *args: str) -> ServerProcess:
-  log = tmp_path_factory.mktemp("server_log") / "server.log"
-  with session_lock(tmp_path_factory, "server_warm_up"):   # the second warm-up hits the cache
-    server = ServerProcess(model_dir, "--max-body-bytes", str(MAX_BODY), *args,
-                           command=SERVER_WITHOUT_ST_JAX, env=subprocess_env(tmp_path_factory),
-                           log_path=str(log))
-    try:
-      server.wait_ready(timeout=600)
-    except RuntimeError as e:
-      server.stop()
-      raise RuntimeError(f"{e}; server log:\n{log.read_text()[-3000:]}") from None
-  return server
+  return start_server(model_dir, tmp_path_factory, "--max-body-bytes", str(MAX_BODY), *args)
 
 
 @pytest.fixture(scope="module")

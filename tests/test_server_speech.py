@@ -14,9 +14,9 @@ import pytest
 import soundfile as sf
 
 from serving import metrics, runtime, tts_export
-from serving.loadtest import ServerProcess, get, post, post_raw
-from serving_helpers import SERVER_WITHOUT_ST_JAX, matching_bucket_seconds, session_lock, \
-    shared_st_workdir, shared_tts_workdir, shared_vocoder_workdir, subprocess_env
+from serving.loadtest import get, post, post_raw
+from serving_helpers import matching_bucket_seconds, shared_st_workdir, shared_tts_workdir, \
+    shared_vocoder_workdir, start_server
 
 for _module in ("starlette", "uvicorn", "multipart"):
   pytest.importorskip(_module, reason="st-jax serve needs the [serve] extra: "
@@ -28,18 +28,8 @@ VALID = [{"text": "mase ui"}, {"text": "ma su omi", "emotion": "sad", "speaker":
          {"text": "Oma, saum!", "rate": 1.3, "pitch_shift": -2}]
 
 
-def start(model_dir: str, tmp_path_factory, *args: str) -> ServerProcess:
-  log = tmp_path_factory.mktemp("server_log") / "server.log"
-  with session_lock(tmp_path_factory, "server_warm_up"):
-    server = ServerProcess(model_dir, "--max-wait-ms", "100", *args,
-                           command=SERVER_WITHOUT_ST_JAX, env=subprocess_env(tmp_path_factory),
-                           log_path=str(log))
-    try:
-      server.wait_ready(timeout=600)
-    except RuntimeError as e:
-      server.stop()
-      raise RuntimeError(f"{e}; server log:\n{log.read_text()[-3000:]}") from None
-  return server
+def start(model_dir: str, tmp_path_factory, *args: str):
+  return start_server(model_dir, tmp_path_factory, "--max-wait-ms", "100", *args)
 
 
 @pytest.fixture(scope="module")

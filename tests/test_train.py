@@ -51,10 +51,32 @@ def test_resume_is_bitwise_exact(tone_corpus, straight, tmp_path):
 
 
 def test_restore_onto_a_different_mesh(tone_corpus, straight, tmp_path):
+  """A (data=8) checkpoint restored onto (fsdp=4, tensor=2): bitwise the saved values, laid out
+  by the new mesh's specs; training on from it ends near the straight run (a different mesh
+  reduces gradients in another order: float32 rounding that Adam's normalisation lifts to
+  ~1e-5 on near-zero gradients, so the comparison there is 1e-4, not bitwise)."""
+  from st_jax import checkpointing, sharding
+  from st_jax.data import pipeline as pipeline_lib
+  from st_jax.models import build_model
+  from st_jax.train_setup import create_train_state
   run(tone_corpus, tmp_path, "train.num_steps=2", "train.checkpoint_every=2")
+  config = micro_config(tone_corpus, *QUIET, "mesh.data=1", "mesh.fsdp=4", "mesh.tensor=2")
+  mesh = sharding.make_mesh(config.mesh)
+  pipe = pipeline_lib.make_pipeline(config.data, "train", train=True, batch_multiple=1)
+  _, state, shardings = create_train_state(build_model(config), config, mesh,
+                                           pipe.example_batch(), jax.random.PRNGKey(0))
+  manager = checkpointing.make_manager(str(tmp_path), config.train)
+  restored, _ = checkpointing.restore(manager, 2, checkpointing.abstract_like(state, shardings),
+                                      pipe.iterator())
+  manager.close()
+  assert_trees_equal(jax.device_get(restored.params), final_params(str(tmp_path), 2)[1])
+  for array, target in zip(jax.tree_util.tree_leaves(restored),
+                           jax.tree_util.tree_leaves(shardings)):
+    assert array.sharding.is_equivalent_to(target, array.ndim)
+  assert any("tensor" in str(s.spec) for s in jax.tree_util.tree_leaves(shardings))
   run(tone_corpus, tmp_path, "train.num_steps=4", "train.checkpoint_every=2",
       "mesh.data=1", "mesh.fsdp=4", "mesh.tensor=2")
-  assert_trees_equal(final_params(str(tmp_path))[1], final_params(straight)[1], atol=1e-5)
+  assert_trees_equal(final_params(str(tmp_path))[1], final_params(straight)[1], atol=1e-4)
 
 
 def test_workdir_of_another_config_is_refused(tone_corpus, straight):

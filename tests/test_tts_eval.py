@@ -55,7 +55,8 @@ def test_eval_json_is_written_and_mcd_recomputes(workdirs, result):
   assert saved == json.loads(json.dumps(result))
   assert saved["task"] == "tts" and saved["num_utterances"] == 4 and saved["step"] == 120
   assert saved["vocoder"].startswith("griffin_lim")
-  for key in ("mcd_db", "mcd_reference_durations_db", "cer", "wer", "cer_real", "wer_real",
+  for key in ("mcd_db", "mcd_reference_durations_db", "mcd_mean_spectrum_db", "cer", "wer",
+              "cer_real", "wer_real",
               "cer_vocoded_real", "emotion_accuracy", "emotion_accuracy_real"):
     assert np.isfinite(saved["metrics"][key]), key
   assert saved["metrics"]["mcd_db"] > 0

@@ -4,10 +4,7 @@ sharing batches and buckets), Griffin-Lim's amplification of rounding measured, 
 and CLI, and every bad request named."""
 
 import json
-import pathlib
 import re
-import subprocess
-import sys
 
 import jax.numpy as jnp
 import numpy as np
@@ -15,14 +12,13 @@ import pytest
 
 from serving import artifact, cli, runtime, tts_export
 from serving.errors import InputError
-from serving_helpers import NO_ST_JAX, shared_tts_workdir, shared_vocoder_workdir, \
-    subprocess_env
+from serving_helpers import run_python, run_without_st_jax, shared_tts_workdir, \
+    shared_vocoder_workdir
 from st_jax.data import audio as audio_lib
 from st_jax.errors import ConfigError
 from st_jax.models.griffin_lim import GriffinLim
 from st_jax.synthesis import Synthesizer
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 SYMBOLS, FRAMES = (16, 32), (64, 128, 256)
 # (text, request): lengths across both symbol buckets and all frame buckets, every control.
 REQUESTS = [("mase ui", {}), ("ma su omi", {"emotion": "sad"}),
@@ -65,7 +61,7 @@ def test_runtime_without_st_jax_equals_the_synthesizer(exports, tts, tmp_path, t
   """HiFi-GAN vocoder: audio and log-mel within 1e-4 of `Synthesizer`, batched."""
   workdir, vocoder = tts
   result = tmp_path / "speech.npz"
-  script = NO_ST_JAX + (
+  script = (
       "import json\n"
       "import numpy as np\n"
       "from serving import runtime\n"
@@ -75,9 +71,7 @@ def test_runtime_without_st_jax_equals_the_synthesizer(exports, tts, tmp_path, t
       " **{f'mel{i}': s.log_mel for i, s in enumerate(speech)})\n"
       "assert not any(m.split('.')[0] == 'st_jax' for m in sys.modules), 'st_jax imported'\n"
       "print(json.dumps({'compiles': model.compile_count}))\n")
-  done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                        text=True, timeout=600, check=False, env=subprocess_env(tmp_path_factory))
-  assert done.returncode == 0, done.stderr[-3000:]
+  run_without_st_jax(script, tmp_path_factory)
   got = np.load(result)
   for i, (audio, mel) in enumerate(in_process(Synthesizer(workdir, vocoder=vocoder))):
     assert got[f"audio{i}"].shape == audio.shape == (len(mel) * 160,)
@@ -163,6 +157,9 @@ def test_manifest_and_cli(exports, tts, tmp_path, capsys):
     assert cli.main(["export", "--task", "synthesize", "--workdir", workdir, "--out",
                      str(tmp_path / "x"), *args]) == 2
     assert words in capsys.readouterr().err
+  lowered = tts_export.export_synthesize(workdir, str(tmp_path / "gpu"), symbol_buckets=(16,),
+                                         frame_buckets=(64,), platforms=("cuda",))
+  assert lowered["platforms"] == ["cpu", "cuda"]
   (tmp_path / "st" / "config.json").parent.mkdir()
   (tmp_path / "st" / "config.json").write_text(json.dumps({"name": "st_conformer:tiny",
                                                            "data": {"task": "st"}}))
@@ -199,7 +196,6 @@ def test_phoneme_model_phonemises_with_espeak_or_says_it_cannot(tmp_path, tmp_pa
   mel, frames = synth.log_mel("Oma am See.", "de")
   np.testing.assert_allclose(speech.log_mel, mel[:frames], atol=1e-4, rtol=0)
   script = NO_ESPEAK + (f"from serving import runtime\nruntime.load_artifact({str(out)!r})\n")
-  done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                        text=True, timeout=300, check=False, env=subprocess_env(tmp_path_factory))
+  done = run_python(script, tmp_path_factory, timeout=300)
   assert done.returncode != 0
   assert "reads phonemes" in done.stderr and "pip install 'st-jax[synth]'" in done.stderr
