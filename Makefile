@@ -21,10 +21,10 @@ demo: install
 	$(BIN)/python -m st_jax.demo --workdir $(DEMO_DIR) --size $(DEMO_SIZE) --train-steps $(DEMO_STEPS)
 
 test: install
-	$(BIN)/pytest -q -n 2 --durations=15
+	$(BIN)/pytest -q -n 2 --dist loadgroup --durations=40
 
 test-fast: install
-	$(BIN)/pytest -q -n 2 -m "not slow"
+	$(BIN)/pytest -q -n 2 --dist loadgroup -m "not slow"
 
 # Benchmarks against the PyTorch peers (adds the [parity] and [bench] extras): about 30 minutes
 # on 2 cores; writes bench/results/*.json, PNG plots and BENCHMARKS.md.

@@ -28,10 +28,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FULL = dict(spec="s2t_transformer:small", overrides=("data.vocab_size=8000",), targets=40,
             batches=(2, 4, 8), frames=(250, 500, 1000), fixed_batch=8, fixed_frames=1000,
             device_frames=500, device_overrides=(), repeats=3)
-QUICK = dict(spec="s2t_transformer:tiny", overrides=("data.vocab_size=1000",), targets=10,
+QUICK = dict(spec="s2t_transformer:tiny", targets=10, overrides=(
+    "data.vocab_size=1000", "model.encoder.num_layers=1", "model.decoder.num_layers=1"),
              batches=(1, 2), frames=(100, 200), fixed_batch=2, fixed_frames=200,
-             device_frames=100, repeats=2,
-             device_overrides=("model.encoder.num_layers=1", "model.decoder.num_layers=1"))
+             device_frames=100, repeats=2, device_overrides=())
 
 
 def _curve(setup: dict, key: str, values, repeats: int) -> dict:

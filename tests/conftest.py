@@ -73,10 +73,14 @@ def data_config(tone_corpus):
               vocab_size=120)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def compilation_cache(tmp_path_factory):
-  """Persistent XLA cache: tests that compile the same step twice (resume) compile once."""
-  import jax
-  jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla_cache")))
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+  """Under `--dist loadgroup` (make test), the tests of a module that share a module-scoped
+  fixture (a trained micro model) run on one xdist worker, so that fixture is built once; all
+  other tests are spread over the workers one by one."""
+  for item in items:
+    fixtures = getattr(item, "_fixtureinfo", None)
+    if fixtures is None:
+      continue
+    if any(d.scope == "module" for defs in fixtures.name2fixturedefs.values() for d in defs):
+      item.add_marker(pytest.mark.xdist_group(name=item.module.__name__))
