@@ -9,12 +9,11 @@ import os
 import numpy as np
 import pytest
 
-from st_jax import cli, config_lib, evaluate, mcd, tts_eval
-from st_jax import train as train_lib
+from st_jax import cli, evaluate, mcd, tts_eval
 from st_jax.data import features as features_lib
 from st_jax.errors import ConfigError
 from st_jax.synthesis import Synthesizer
-from tts_helpers import micro_tts_config, write_tts_corpus
+from tts_helpers import MICRO_TTS, train_in_subprocess, write_tts_corpus
 
 LISTENER = ["model.d_model=32", "model.num_heads=4", "model.encoder.num_layers=1",
             "model.encoder.ffn_dim=64", "model.frontend.channels=8", "data.batch_size=8",
@@ -27,20 +26,19 @@ LISTENER = ["model.d_model=32", "model.num_heads=4", "model.encoder.num_layers=1
 @pytest.fixture(scope="module")
 def workdirs(tmp_path_factory):
   """A micro character TTS (learned durations, 120 steps), and an ASR and an emotion
-  classifier of its language trained 3 steps each (their accuracy is not the point here)."""
+  classifier of its language trained 3 steps each (their accuracy is not the point here),
+  each trained by `st-jax train` in its own process."""
   root = tmp_path_factory.mktemp("tts_eval")
   corpus = str(root / "corpus")
   write_tts_corpus(corpus, num_sentences=6, speakers=1, random_words=True)
-  tts = micro_tts_config(corpus, "data.tts_symbols=characters", "model.tts.durations=learned",
-                         "train.num_steps=120", "train.eval_split=",
-                         "train.checkpoint_every=1000")
-  train_lib.train_and_evaluate(tts, str(root / "tts"))
-  asr = config_lib.load_config("asr_conformer:tiny", [
-      f"data.corpus_dir={corpus}", *LISTENER, "model.decoder.num_layers=1",
-      "model.decoder.ffn_dim=64"])
-  train_lib.train_and_evaluate(asr, str(root / "asr"))
-  emotion = config_lib.load_config("classifier:tiny", [f"data.corpus_dir={corpus}", *LISTENER])
-  train_lib.train_and_evaluate(emotion, str(root / "emotion"))
+  train_in_subprocess("tts:tiny", [*MICRO_TTS, f"data.corpus_dir={corpus}",
+                                   "data.tts_symbols=characters", "model.tts.durations=learned",
+                                   "train.num_steps=120", "train.eval_split=",
+                                   "train.checkpoint_every=1000"], root / "tts")
+  common = [f"data.corpus_dir={corpus}", *LISTENER]
+  train_in_subprocess("asr_conformer:tiny", [*common, "model.decoder.num_layers=1",
+                                             "model.decoder.ffn_dim=64"], root / "asr")
+  train_in_subprocess("classifier:tiny", common, root / "emotion")
   return {k: str(root / k) for k in ("tts", "asr", "emotion")}
 
 
