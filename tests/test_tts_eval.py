@@ -13,7 +13,8 @@ from st_jax import cli, evaluate, mcd, tts_eval
 from st_jax.data import features as features_lib
 from st_jax.errors import ConfigError
 from st_jax.synthesis import Synthesizer
-from tts_helpers import MICRO_TTS, train_in_subprocess, write_tts_corpus
+from train_helpers import train_in_subprocess
+from tts_helpers import MICRO_TTS, write_tts_corpus
 
 LISTENER = ["model.d_model=32", "model.num_heads=4", "model.encoder.num_layers=1",
             "model.encoder.ffn_dim=64", "model.frontend.channels=8", "data.batch_size=8",

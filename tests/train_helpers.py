@@ -1,5 +1,8 @@
 """Shared set-up for the training tests: a micro ST config on the tone corpus."""
 
+import subprocess
+import sys
+
 import jax
 import numpy as np
 
@@ -37,3 +40,12 @@ def one_step(config, mesh_sizes, steps=1):
   for _ in range(steps):
     state, metrics = compiler(state, global_batch(next(iterator), mesh), rng)
   return jax.device_get(metrics), jax.device_get(state.params), compiler, state
+
+
+def train_in_subprocess(spec: str, overrides, workdir) -> None:
+  """`st-jax train --config spec --config.k=v ...` in a fresh process (the user's command): a
+  long test worker's accumulated XLA state stays out of the run. Raises with the log tail."""
+  done = subprocess.run([sys.executable, "-m", "st_jax.cli", "train", "--config", spec,
+                         "--workdir", str(workdir), *(f"--config.{o}" for o in overrides)],
+                        capture_output=True, text=True, timeout=900, check=False)
+  assert done.returncode == 0, f"training {spec} failed:\n{(done.stdout + done.stderr)[-3000:]}"

@@ -7,10 +7,7 @@ so a model that learns the corpus must learn those controls. Transcripts are the
 letters with spaces for pauses, so characters and phonemes align one to one.
 """
 
-import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import soundfile as sf
@@ -37,16 +34,6 @@ MICRO_TTS = ["model.d_model=32", "model.num_heads=2", "model.encoder.num_layers=
 def micro_tts_config(corpus_dir, *extra):
   return config_lib.load_config("tts:tiny", MICRO_TTS + [f"data.corpus_dir={corpus_dir}",
                                                          *extra])
-
-
-def train_in_subprocess(spec: str, overrides, workdir) -> None:
-  """`st-jax train --config spec --config.k=v ...` in a fresh process (the user's command): a
-  long test worker's accumulated XLA state stays out of the run. Raises with the log tail."""
-  env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
-  done = subprocess.run([sys.executable, "-m", "st_jax.cli", "train", "--config", spec,
-                         "--workdir", str(workdir), *(f"--config.{o}" for o in overrides)],
-                        capture_output=True, text=True, timeout=900, check=False, env=env)
-  assert done.returncode == 0, f"training {spec} failed:\n{(done.stdout + done.stderr)[-3000:]}"
 
 
 def _sound(phoneme: str, seconds: float, f0: float, amplitude: float,
